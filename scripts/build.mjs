@@ -1,0 +1,14 @@
+// Bundles the command-line entry point with esbuild. Native modules stay external.
+import { build } from "esbuild";
+
+await build({
+  entryPoints: { cli: "server/cli.ts" },
+  outdir: "dist",
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  format: "cjs",
+  sourcemap: true,
+  external: ["onnxruntime-node"],
+  logLevel: "warning",
+});

@@ -1,0 +1,126 @@
+// `bench train`: full pretraining steps (MLM + NSP forward, backward, clipping, AdamW) on random tokens.
+import * as ort from "onnxruntime-node";
+import { bertConfig, PRESETS, type BertConfig } from "./model/config.js";
+import { initParams, ParamStore, paramShapes } from "./model/params.js";
+import type { Device } from "./model/session.js";
+import { Optimizer } from "./training/optimizer.js";
+import { Rng } from "./util/rng.js";
+
+export interface BenchTrainOptions {
+  preset: string;
+  layers?: number;
+  hidden?: number;
+  heads?: number;
+  intermediate?: number;
+  vocab?: number;
+  batch: number;
+  seq: number;
+  steps: number;
+  warmup: number;
+  device: Device;
+  threads?: number;
+}
+
+export interface BenchTrainResult {
+  config: string;
+  batch: number;
+  seq: number;
+  steps: number;
+  tokens_per_s: number;
+  step_s: number;
+  gflops_per_s: number;
+  peak_rss_mb: number;
+  provider: string;
+}
+
+/** Masked positions per sequence, as Google's max_predictions_per_seq for this length. */
+export function predictionsPerSeq(seq: number): number {
+  return Math.max(1, Math.round(0.15 * seq));
+}
+
+/** Useful FLOPs of one training step: 3x the forward matmul FLOPs, the MLM head at `predictions` rows per sequence. */
+export function trainFlops(cfg: BertConfig, batch: number, seq: number, predictions: number): number {
+  const h = cfg.hiddenSize;
+  const perLayer = 2 * seq * (4 * h * h + 2 * h * cfg.intermediateSize) + 4 * seq * seq * h;
+  const heads = 2 * predictions * (h * h + h * cfg.vocabSize) + 2 * (h * h + 2 * h);
+  return 3 * batch * (cfg.numHiddenLayers * perLayer + heads);
+}
+
+export function randomPretrainingBatch(cfg: BertConfig, batch: number, seq: number, perSeq: number, rng: Rng): Record<string, ort.Tensor> {
+  const ids = new BigInt64Array(batch * seq);
+  const types = new BigInt64Array(batch * seq);
+  const mask = new BigInt64Array(batch * seq).fill(1n);
+  const positions = new BigInt64Array(batch * perSeq);
+  const labels = new BigInt64Array(batch * perSeq);
+  const nsp = new BigInt64Array(batch);
+  for (let b = 0; b < batch; b++) {
+    const half = 1 + rng.int(seq - 2);
+    for (let t = 0; t < seq; t++) {
+      ids[b * seq + t] = BigInt(5 + rng.int(cfg.vocabSize - 5));
+      types[b * seq + t] = t > half ? 1n : 0n;
+    }
+    const chosen = rng.shuffle([...Array(seq - 1).keys()].map((t) => t + 1)).slice(0, perSeq).sort((x, y) => x - y);
+    chosen.forEach((t, j) => {
+      positions[b * perSeq + j] = BigInt(b * seq + t);
+      labels[b * perSeq + j] = ids[b * seq + t];
+    });
+    nsp[b] = BigInt(rng.int(2));
+  }
+  return {
+    input_ids: new ort.Tensor("int64", ids, [batch, seq]),
+    token_type_ids: new ort.Tensor("int64", types, [batch, seq]),
+    attention_mask: new ort.Tensor("int64", mask, [batch, seq]),
+    masked_positions: new ort.Tensor("int64", positions, [batch * perSeq]),
+    masked_lm_labels: new ort.Tensor("int64", labels, [batch * perSeq]),
+    next_sentence_label: new ort.Tensor("int64", nsp, [batch]),
+  };
+}
+
+export function benchConfig(o: BenchTrainOptions): BertConfig {
+  const preset = PRESETS[o.preset as keyof typeof PRESETS];
+  if (!preset) throw new Error(`unknown preset ${o.preset}; choose one of ${Object.keys(PRESETS).join(", ")}`);
+  return bertConfig({
+    ...preset,
+    ...(o.layers && { numHiddenLayers: o.layers }),
+    ...(o.hidden && { hiddenSize: o.hidden }),
+    ...(o.heads && { numAttentionHeads: o.heads }),
+    ...(o.intermediate && { intermediateSize: o.intermediate }),
+    ...(o.vocab && { vocabSize: o.vocab }),
+    maxPositionEmbeddings: Math.max(512, o.seq),
+  });
+}
+
+export async function benchTrain(o: BenchTrainOptions): Promise<BenchTrainResult> {
+  const cfg = benchConfig(o);
+  const perSeq = predictionsPerSeq(o.seq);
+  const params = ParamStore.fromShapes(paramShapes(cfg, "pretraining"));
+  initParams(params, cfg, 0);
+  const opt = await Optimizer.create(cfg, params, {
+    task: "pretraining",
+    dims: { batch: o.batch, seq: o.seq, predictions: o.batch * perSeq },
+    device: o.device,
+    threads: o.threads,
+  });
+  const rng = new Rng(1);
+  const batches = [0, 1].map(() => randomPretrainingBatch(cfg, o.batch, o.seq, perSeq, rng));
+  for (let i = 0; i < o.warmup; i++) await opt.step([batches[i % 2]], 1e-4);
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < o.steps; i++) {
+    const r = await opt.step([batches[i % 2]], 1e-4);
+    if (!Number.isFinite(r.scalars.loss)) throw new Error(`loss is ${r.scalars.loss} at step ${i}`);
+  }
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  await opt.release();
+  const stepS = seconds / o.steps;
+  return {
+    config: `L${cfg.numHiddenLayers} H${cfg.hiddenSize} A${cfg.numAttentionHeads} I${cfg.intermediateSize} V${cfg.vocabSize}`,
+    batch: o.batch,
+    seq: o.seq,
+    steps: o.steps,
+    tokens_per_s: (o.batch * o.seq) / stepS,
+    step_s: stepS,
+    gflops_per_s: trainFlops(cfg, o.batch, o.seq, perSeq) / stepS / 1e9,
+    peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+    provider: opt.provider,
+  };
+}

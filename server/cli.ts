@@ -1,0 +1,127 @@
+// `bert-studio`: the engine without an editor.
+import { parseArgs } from "node:util";
+import { DEVICES, type Device } from "./model/session.js";
+
+const HELP = `bert-studio — train and run BERT on ONNX Runtime
+
+Usage:
+  bert-studio parity DIR [--json] [--device D]
+      Check a Hugging Face fixture folder (config.json, model.safetensors, batch.json,
+      expected.safetensors[, train.json]) against our graphs: forward outputs, losses,
+      gradients and AdamW steps. Exits 1 when an error is beyond the tolerances.
+  bert-studio bench train [--preset small|base] [--layers L --hidden H --heads A
+      --intermediate I --vocab V] [--batch B] [--seq T] [--steps N] [--warmup W]
+      [--device D] [--threads N] [--json]
+      Full MLM+NSP training steps (forward, backward, clipping, AdamW) on random tokens.
+
+Options:
+  --device cpu|webgpu|cuda|auto   execution provider (default cpu; falls back to CPU with a message)
+  -h, --help                      this help
+`;
+
+export class UsageError extends Error {}
+
+function device(value: string | undefined): Device {
+  const d = (value ?? "cpu") as Device;
+  if (!DEVICES.includes(d)) throw new UsageError(`--device must be one of ${DEVICES.join(", ")}, got ${value}`);
+  return d;
+}
+
+async function parity(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: "boolean" }, device: { type: "string" } } });
+  if (positionals.length !== 1) throw new UsageError("parity needs one fixture folder");
+  const { runParity } = await import("./parity.js");
+  const report = await runParity(positionals[0], device(values.device));
+  if (values.json) {
+    process.stdout.write(JSON.stringify(report) + "\n");
+  } else {
+    process.stdout.write(`${report.task}: ${report.ok ? "PASS" : "FAIL"}\n`);
+    for (const [name, g] of Object.entries(report.groups)) {
+      process.stdout.write(`  ${name.padEnd(10)} worst ${g!.worst.toExponential(3)} at ${g!.at} (${(g!.ratio * 100).toFixed(1)}% of tolerance, ${g!.checked} checked)\n`);
+    }
+  }
+  return report.ok ? 0 : 1;
+}
+
+async function bench(args: string[]): Promise<number> {
+  const [what, ...rest] = args;
+  if (what !== "train") throw new UsageError(`unknown benchmark ${what ?? "(none)"}; try: bench train`);
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      preset: { type: "string" },
+      layers: { type: "string" },
+      hidden: { type: "string" },
+      heads: { type: "string" },
+      intermediate: { type: "string" },
+      vocab: { type: "string" },
+      batch: { type: "string" },
+      seq: { type: "string" },
+      steps: { type: "string" },
+      warmup: { type: "string" },
+      device: { type: "string" },
+      threads: { type: "string" },
+      json: { type: "boolean" },
+    },
+  });
+  const int = (name: keyof typeof values, fallback?: number): number | undefined => {
+    const v = values[name];
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--${name} must be a positive integer, got ${v}`);
+    return n;
+  };
+  const { benchTrain } = await import("./bench.js");
+  const result = await benchTrain({
+    preset: values.preset ?? "small",
+    layers: int("layers"),
+    hidden: int("hidden"),
+    heads: int("heads"),
+    intermediate: int("intermediate"),
+    vocab: int("vocab"),
+    batch: int("batch", 32)!,
+    seq: int("seq", 128)!,
+    steps: int("steps", 5)!,
+    warmup: int("warmup", 1)!,
+    device: device(values.device),
+    threads: int("threads"),
+  });
+  if (values.json) process.stdout.write(JSON.stringify(result) + "\n");
+  else {
+    process.stdout.write(
+      `${result.config}: ${result.tokens_per_s.toFixed(0)} tokens/s, ${result.step_s.toFixed(3)} s/step, ` +
+        `${result.gflops_per_s.toFixed(1)} GFLOP/s, peak RSS ${result.peak_rss_mb.toFixed(0)} MB (${result.provider})\n`,
+    );
+  }
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === "-h" || command === "--help" || command === "help") {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  switch (command) {
+    case "parity":
+      return parity(rest);
+    case "bench":
+      return bench(rest);
+    default:
+      throw new UsageError(`unknown command ${command}`);
+  }
+}
+
+/** Runs the CLI and exits with its status; errors print one line, never a stack. */
+export function run(argv: string[]): void {
+  main(argv).then(
+    (code) => process.exit(code),
+    (e: Error) => {
+      process.stderr.write(`bert-studio: ${e.message}\n`);
+      if (e instanceof UsageError) process.stderr.write("run bert-studio --help for usage\n");
+      process.exit(e instanceof UsageError ? 2 : 1);
+    },
+  );
+}
+
+if (require.main === module) run(process.argv.slice(2));

@@ -1,0 +1,181 @@
+// The task heads of BERT with Hugging Face names, and their losses. Each task declares its graph
+// inputs, builds its head on the encoder and returns named outputs plus the loss when labels are given.
+import { bert, dropout, layerNorm, linear, pooler, type BuildContext, type BertInputs } from "./bert.js";
+import type { BertConfig } from "./config.js";
+import type { Dim, Graph, Value } from "./graph.js";
+
+export const TASKS = [
+  "pretraining",
+  "masked_lm",
+  "sequence_classification",
+  "token_classification",
+  "question_answering",
+  "multiple_choice",
+] as const;
+export type Task = (typeof TASKS)[number];
+
+const ARCHITECTURES: Record<string, Task> = {
+  BertForPreTraining: "pretraining",
+  BertForMaskedLM: "masked_lm",
+  BertForSequenceClassification: "sequence_classification",
+  BertForTokenClassification: "token_classification",
+  BertForQuestionAnswering: "question_answering",
+  BertForMultipleChoice: "multiple_choice",
+};
+
+export function taskFromArchitectures(architectures: string[] | undefined): Task | undefined {
+  for (const a of architectures ?? []) if (ARCHITECTURES[a]) return ARCHITECTURES[a];
+  return undefined;
+}
+
+export function architectureOf(task: Task): string {
+  return Object.entries(ARCHITECTURES).find(([, t]) => t === task)![0];
+}
+
+export interface Dims {
+  batch: Dim;
+  seq: Dim;
+  /** Multiple choice: choices per example. */
+  choices?: Dim;
+  /** Masked LM: number of predicted positions in the batch. */
+  predictions?: Dim;
+}
+
+export interface TaskGraph {
+  /** Graph inputs by HF name: input_ids, token_type_ids, attention_mask, and the label inputs. */
+  inputs: Record<string, Value>;
+  /** Named outputs (HF names: prediction_logits, seq_relationship_logits, logits, start_logits, ...). */
+  outputs: Record<string, Value>;
+  /** Scalar losses by name (loss, and mlm_loss / nsp_loss for pretraining); absent without labels. */
+  losses: Record<string, Value>;
+}
+
+/** Number of labels of a classification head. */
+export function numLabels(cfg: BertConfig): number {
+  return cfg.id2label ? Object.keys(cfg.id2label).length : 2;
+}
+
+/**
+ * Mean cross-entropy over rows whose label is not negative (HF's ignore_index = -100).
+ * logits [N, C], labels [N] int64.
+ */
+export function crossEntropy(g: Graph, logits: Value, labels: Value): Value {
+  const valid = g.greater(labels, g.constant("int64", [-1], []));
+  const safe = g.where(valid, labels, g.constant("int64", [0], []));
+  const logp = g.logSoftmax(logits, -1);
+  const picked = g.squeeze(g.gatherElements(logp, g.unsqueeze(safe, [1]), 1), [1]);
+  const weight = g.cast(valid, "float32");
+  const total = g.reduceSum(g.mul(picked, weight), undefined, false);
+  const count = g.max(g.reduceSum(weight, undefined, false), g.scalar(1));
+  return g.neg(g.div(total, count));
+}
+
+/** MLM head on the given rows of the flattened sequence: transform, GELU, LayerNorm, tied decoder. */
+function mlmHead(ctx: BuildContext, rows: Value): Value {
+  const { g, cfg } = ctx;
+  const h = cfg.hiddenSize;
+  const t = layerNorm(ctx, g.gelu(linear(ctx, rows, "cls.predictions.transform.dense", h, h)), "cls.predictions.transform.LayerNorm");
+  const decoder = cfg.tieWordEmbeddings
+    ? ctx.param("bert.embeddings.word_embeddings.weight", [cfg.vocabSize, h])
+    : ctx.param("cls.predictions.decoder.weight", [cfg.vocabSize, h]);
+  return g.add(g.matmul(t, g.transpose(decoder, [1, 0])), ctx.param("cls.predictions.bias", [cfg.vocabSize]));
+}
+
+/** Builds encoder + head for `task`. With `labels`, label inputs and the loss are added. */
+export function buildTask(ctx: BuildContext, task: Task, dims: Dims, labels: boolean): TaskGraph {
+  const { g, cfg } = ctx;
+  const h = cfg.hiddenSize;
+  const tokenShape: Dim[] = task === "multiple_choice" ? [dims.batch, dims.choices ?? "choices", dims.seq] : [dims.batch, dims.seq];
+  const inputs: Record<string, Value> = {
+    input_ids: g.input("input_ids", "int64", tokenShape),
+    token_type_ids: g.input("token_type_ids", "int64", tokenShape),
+    attention_mask: g.input("attention_mask", "int64", tokenShape),
+  };
+  let enc: BertInputs = { inputIds: inputs.input_ids, tokenTypeIds: inputs.token_type_ids, attentionMask: inputs.attention_mask };
+  if (task === "multiple_choice") {
+    // [B, C, T] -> [B*C, T]
+    const flatten = (v: Value) => g.reshapeTo(v, g.concat([g.ints([-1]), g.shapeOf(v, 2)], 0), ["rows", dims.seq]);
+    enc = { inputIds: flatten(enc.inputIds), tokenTypeIds: flatten(enc.tokenTypeIds), attentionMask: flatten(enc.attentionMask) };
+  }
+  const out = bert(ctx, enc);
+  const outputs: Record<string, Value> = { last_hidden_state: out.sequenceOutput, embedding_output: out.embeddingOutput };
+  const losses: Record<string, Value> = {};
+  const hiddenDrop = cfg.classifierDropout ?? cfg.hiddenDropoutProb;
+
+  switch (task) {
+    case "pretraining":
+    case "masked_lm": {
+      // Logits only at the masked positions (flat indices into batch*seq), as Google's original BERT.
+      const positions = (inputs.masked_positions = g.input("masked_positions", "int64", [dims.predictions ?? "predictions"]));
+      outputs.prediction_logits = mlmHead(ctx, g.gather(out.flatSequence, positions));
+      if (labels) {
+        inputs.masked_lm_labels = g.input("masked_lm_labels", "int64", [dims.predictions ?? "predictions"]);
+        losses.mlm_loss = crossEntropy(g, outputs.prediction_logits, inputs.masked_lm_labels);
+      }
+      if (task === "pretraining") {
+        const pooled = (outputs.pooler_output = pooler(ctx, out, enc.inputIds));
+        outputs.seq_relationship_logits = linear(ctx, pooled, "cls.seq_relationship", h, 2);
+        if (labels) {
+          inputs.next_sentence_label = g.input("next_sentence_label", "int64", [dims.batch]);
+          losses.nsp_loss = crossEntropy(g, outputs.seq_relationship_logits, inputs.next_sentence_label);
+          losses.loss = g.add(losses.mlm_loss, losses.nsp_loss);
+        }
+      } else if (labels) {
+        losses.loss = losses.mlm_loss;
+      }
+      break;
+    }
+    case "sequence_classification": {
+      const pooled = (outputs.pooler_output = pooler(ctx, out, enc.inputIds));
+      const n = numLabels(cfg);
+      outputs.logits = linear(ctx, dropout(ctx, pooled, hiddenDrop), "classifier", h, n);
+      if (labels) {
+        if (n === 1 || cfg.problemType === "regression") {
+          inputs.labels = g.input("labels", "float32", [dims.batch]);
+          const diff = g.sub(g.squeeze(outputs.logits, [1]), inputs.labels);
+          losses.loss = g.reduceMean(g.mul(diff, diff), undefined, false);
+        } else {
+          inputs.labels = g.input("labels", "int64", [dims.batch]);
+          losses.loss = crossEntropy(g, outputs.logits, inputs.labels);
+        }
+      }
+      break;
+    }
+    case "token_classification": {
+      const n = numLabels(cfg);
+      const logits = linear(ctx, dropout(ctx, out.flatSequence, hiddenDrop), "classifier", h, n);
+      outputs.logits = g.reshapeTo(logits, g.concat([g.shapeOf(inputs.input_ids), g.ints([n])], 0), [...tokenShape, n]);
+      if (labels) {
+        inputs.labels = g.input("labels", "int64", tokenShape);
+        losses.loss = crossEntropy(g, logits, g.reshape(inputs.labels, [-1]));
+      }
+      break;
+    }
+    case "question_answering": {
+      const logits = linear(ctx, out.flatSequence, "qa_outputs", h, 2); // [B*T, 2]
+      const columns = g.transpose(logits, [1, 0]); // [2, B*T]
+      const perToken = (col: number) => g.reshapeLike(g.gather(columns, g.constant("int64", [col], [])), inputs.input_ids);
+      outputs.start_logits = perToken(0);
+      outputs.end_logits = perToken(1);
+      if (labels) {
+        inputs.start_positions = g.input("start_positions", "int64", [dims.batch]);
+        inputs.end_positions = g.input("end_positions", "int64", [dims.batch]);
+        const start = crossEntropy(g, outputs.start_logits, inputs.start_positions);
+        const end = crossEntropy(g, outputs.end_logits, inputs.end_positions);
+        losses.loss = g.mul(g.add(start, end), g.scalar(0.5));
+      }
+      break;
+    }
+    case "multiple_choice": {
+      const pooled = pooler(ctx, out, enc.inputIds);
+      const scores = linear(ctx, dropout(ctx, pooled, hiddenDrop), "classifier", h, 1); // [B*C, 1]
+      outputs.logits = g.reshapeTo(scores, g.shapeOf(inputs.input_ids, 0, 2), tokenShape.slice(0, 2)); // [B, C]
+      if (labels) {
+        inputs.labels = g.input("labels", "int64", [dims.batch]);
+        losses.loss = crossEntropy(g, outputs.logits, inputs.labels);
+      }
+      break;
+    }
+  }
+  return { inputs, outputs, losses };
+}

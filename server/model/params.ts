@@ -1,0 +1,144 @@
+// Parameters of a model in one flat Float32Array, each named tensor a view into it (HF names).
+// Loading maps Hugging Face checkpoints onto it (tied decoder, legacy names, missing "bert." prefix).
+import type { BertConfig } from "./config.js";
+import { Graph, type Value } from "./graph.js";
+import { buildTask, type Task } from "./heads.js";
+import { toFloat32, writeSafetensors, type NamedTensor } from "./safetensors.js";
+import { Rng } from "../util/rng.js";
+
+export interface ParamSpec {
+  readonly name: string;
+  readonly shape: number[];
+  readonly size: number;
+  /** Offset in elements into the flat buffer. */
+  readonly offset: number;
+}
+
+export class CheckpointError extends Error {}
+
+export class ParamStore {
+  readonly byName = new Map<string, ParamSpec>();
+  readonly size: number;
+
+  constructor(
+    readonly specs: ParamSpec[],
+    readonly data: Float32Array = new Float32Array(specs.reduce((n, s) => n + s.size, 0)),
+  ) {
+    for (const s of specs) this.byName.set(s.name, s);
+    this.size = specs.reduce((n, s) => n + s.size, 0);
+    if (data.length !== this.size) throw new Error(`ParamStore: buffer of ${data.length} floats for ${this.size} parameters`);
+  }
+
+  static fromShapes(shapes: { name: string; shape: number[] }[]): ParamStore {
+    let offset = 0;
+    const specs = shapes.map(({ name, shape }) => {
+      const size = shape.reduce((a, b) => a * b, 1);
+      const spec = { name, shape, size, offset };
+      offset += size;
+      return spec;
+    });
+    return new ParamStore(specs);
+  }
+
+  view(name: string): Float32Array {
+    const s = this.byName.get(name);
+    if (!s) throw new Error(`no parameter ${name}`);
+    return this.data.subarray(s.offset, s.offset + s.size);
+  }
+
+  /** A store with the same layout and a fresh (zeroed) buffer. */
+  like(): ParamStore {
+    return new ParamStore(this.specs);
+  }
+
+  copy(): ParamStore {
+    return new ParamStore(this.specs, this.data.slice());
+  }
+}
+
+/** The parameters (HF names and shapes) of `task`'s model, in graph order. */
+export function paramShapes(cfg: BertConfig, task: Task): { name: string; shape: number[] }[] {
+  const seen = new Map<string, number[]>();
+  const g = new Graph();
+  const param = (name: string, shape: number[]): Value => {
+    if (!seen.has(name)) seen.set(name, shape);
+    return g.input(`p${seen.size}_${g.inputs.length}`, "float32", shape);
+  };
+  buildTask({ g, cfg, param, training: false, dropoutSeed: 0 }, task, { batch: 1, seq: 1, choices: 1, predictions: 1 }, false);
+  return [...seen].map(([name, shape]) => ({ name, shape }));
+}
+
+/** HF `_init_weights`: normal(0, initializer_range) weights and embeddings, zero biases, LayerNorm 1/0, pad row 0. */
+export function initParams(store: ParamStore, cfg: BertConfig, seed: number): void {
+  const rng = new Rng(seed);
+  for (const s of store.specs) {
+    const v = store.view(s.name);
+    if (s.name.includes("LayerNorm.weight")) v.fill(1);
+    else if (s.name.endsWith(".bias") || s.shape.length === 1) v.fill(0);
+    else {
+      for (let i = 0; i < v.length; i++) v[i] = rng.normal() * cfg.initializerRange;
+      if (s.name === "bert.embeddings.word_embeddings.weight" && cfg.padTokenId >= 0 && cfg.padTokenId < cfg.vocabSize) {
+        v.fill(0, cfg.padTokenId * s.shape[1], (cfg.padTokenId + 1) * s.shape[1]);
+      }
+    }
+  }
+}
+
+export interface LoadReport {
+  loaded: string[];
+  /** Parameters of the model not in the checkpoint (left as initialised). */
+  missing: string[];
+  /** Checkpoint tensors the model does not use. */
+  unexpected: string[];
+}
+
+/** Checkpoint name → candidate model names, most specific first. */
+function candidates(name: string): string[] {
+  let n = name.replace(/LayerNorm\.gamma$/, "LayerNorm.weight").replace(/LayerNorm\.beta$/, "LayerNorm.bias");
+  if (n === "cls.predictions.decoder.bias") n = "cls.predictions.bias";
+  const out = [n];
+  if (!n.startsWith("bert.") && !n.startsWith("cls.") && !/^(classifier|qa_outputs)\./.test(n)) out.push(`bert.${n}`);
+  return out;
+}
+
+/**
+ * Copies every checkpoint tensor that matches a model parameter by name. A shape mismatch is an error
+ * naming the tensor; tensors of a different model (other heads) are reported as unexpected.
+ */
+export function loadParams(store: ParamStore, tensors: Map<string, NamedTensor>, source: string): LoadReport {
+  const loaded = new Set<string>();
+  const unexpected: string[] = [];
+  for (const [name, t] of tensors) {
+    const target = candidates(name).find((c) => store.byName.has(c));
+    if (!target || loaded.has(target)) {
+      if (name !== "cls.predictions.decoder.weight" && !name.endsWith("position_ids")) unexpected.push(name);
+      continue;
+    }
+    const spec = store.byName.get(target)!;
+    if (t.shape.length !== spec.shape.length || t.shape.some((d, i) => d !== spec.shape[i])) {
+      throw new CheckpointError(`${source}: tensor ${name} has shape [${t.shape}], the model expects [${spec.shape}]`);
+    }
+    store.view(target).set(toFloat32(t));
+    loaded.add(target);
+  }
+  // An untied checkpoint's decoder weight loads into the model's own decoder parameter when it has one.
+  const missing = store.specs.map((s) => s.name).filter((n) => !loaded.has(n));
+  return { loaded: [...loaded], missing, unexpected };
+}
+
+/** Requires every parameter to be present, naming the first one that is not. */
+export function requireComplete(report: LoadReport, source: string): void {
+  if (report.missing.length > 0) {
+    const more = report.missing.length > 1 ? ` (and ${report.missing.length - 1} more)` : "";
+    throw new CheckpointError(`${source}: checkpoint is missing tensor ${report.missing[0]}${more}`);
+  }
+}
+
+/** Writes the parameters as HF `model.safetensors` (the tied decoder weight is not written, as HF does). */
+export async function saveParams(store: ParamStore, path: string): Promise<void> {
+  await writeSafetensors(
+    path,
+    store.specs.map((s) => [s.name, { dtype: "F32" as const, shape: s.shape, data: store.view(s.name) }]),
+    { format: "pt" },
+  );
+}

@@ -1,0 +1,75 @@
+// ONNX Runtime sessions: session options tuned for this workload, and execution-provider selection
+// with a fallback to CPU that says once why.
+import * as os from "node:os";
+import * as ort from "onnxruntime-node";
+
+export type Device = "cpu" | "webgpu" | "cuda" | "auto";
+export const DEVICES: Device[] = ["cpu", "webgpu", "cuda", "auto"];
+
+export interface SessionConfig {
+  device?: Device;
+  /** Intra-op threads; default: the number of CPU cores. */
+  threads?: number;
+  /** Called with a one-line message when a provider falls back to CPU. */
+  onFallback?: (message: string) => void;
+}
+
+function providersFor(device: Device): string[] {
+  switch (device) {
+    case "cpu":
+      return ["cpu"];
+    case "webgpu":
+      return ["webgpu", "cpu"];
+    case "cuda":
+      return ["cuda", "cpu"];
+    case "auto":
+      return ["cuda", "webgpu", "cpu"];
+  }
+}
+
+const warned = new Set<string>();
+
+export function sessionOptions(cfg: SessionConfig, providers: string[]): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: providers,
+    graphOptimizationLevel: "all",
+    executionMode: "sequential",
+    intraOpNumThreads: cfg.threads ?? Math.max(1, os.availableParallelism()),
+    interOpNumThreads: 1,
+    enableCpuMemArena: true,
+    enableMemPattern: true,
+  };
+}
+
+/**
+ * Creates a session on the requested device. A provider that cannot start (not built in, no GPU, driver
+ * missing) falls back to the next one and finally to CPU, with one message.
+ */
+export async function createSession(model: Uint8Array, cfg: SessionConfig = {}): Promise<{ session: ort.InferenceSession; provider: string }> {
+  const device = cfg.device ?? "cpu";
+  const chain = providersFor(device);
+  const errors: string[] = [];
+  for (let i = 0; i < chain.length; i++) {
+    const provider = chain[i];
+    try {
+      const session = await ort.InferenceSession.create(model, sessionOptions(cfg, provider === "cpu" ? ["cpu"] : [provider, "cpu"]));
+      if (i > 0 || (device === "auto" && provider === "cpu")) {
+        const msg = `${device}: ${errors.join("; ") || "no accelerator"}; running on ${provider}`;
+        if (!warned.has(msg)) {
+          warned.add(msg);
+          (cfg.onFallback ?? ((m: string) => process.stderr.write(`bert-studio: ${m}\n`)))(msg);
+        }
+      }
+      return { session, provider };
+    } catch (e) {
+      const reason = (e as Error).message.split("\n")[0];
+      errors.push(`${provider} could not start (${reason})`);
+      if (provider === "cpu") throw e;
+    }
+  }
+  throw new Error(`no execution provider could start: ${errors.join("; ")}`);
+}
+
+export function tensorOf(array: Float32Array | BigInt64Array, shape: readonly number[]): ort.Tensor {
+  return new ort.Tensor(array instanceof Float32Array ? "float32" : "int64", array, shape);
+}

@@ -1,0 +1,226 @@
+// Reverse-mode automatic differentiation over the graph builder: one vector-Jacobian rule per op.
+// `gradients` appends the backward nodes to the same graph, so forward and backward run as one session.
+import { GraphError, type Graph, type Node, type Shape, type Value } from "../model/graph.js";
+
+/** Given the node and the gradients of its outputs, returns the gradient of each input (null = none). */
+type Rule = (g: Graph, node: Node, dy: (Value | null)[], needs: (i: number) => boolean) => (Value | null)[];
+
+/** Sums `dy` (shaped like a broadcast result) back down to the shape of `x`. */
+export function unbroadcast(g: Graph, dy: Value, x: Value): Value {
+  const out = dy.shape;
+  const lead = out.length - x.shape.length;
+  const axes: number[] = [];
+  for (let i = 0; i < out.length; i++) {
+    if (i < lead) axes.push(i);
+    else if (x.shape[i - lead] === 1 && out[i] !== 1) axes.push(i);
+  }
+  if (axes.length === 0) return dy;
+  const summed = g.reduceSum(dy, axes, true);
+  if (lead === 0) return summed;
+  return sameStatic(summed.shape.slice(lead), x.shape) ? g.squeeze(summed, [...Array(lead).keys()]) : g.reshapeLike(summed, x);
+}
+
+function sameStatic(a: Shape, b: Shape): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+function inverse(perm: number[]): number[] {
+  const inv = new Array<number>(perm.length);
+  perm.forEach((p, i) => (inv[p] = i));
+  return inv;
+}
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+const INV_SQRT_2 = Math.SQRT1_2;
+
+/** The vector-Jacobian rules. Inputs that are integer (indices, shapes) never get gradients. */
+export const RULES: Record<string, Rule> = {
+  Identity: (_g, _n, [dy]) => [dy],
+  Add: (g, n, [dy], needs) => [needs(0) ? unbroadcast(g, dy!, n.inputs[0]!) : null, needs(1) ? unbroadcast(g, dy!, n.inputs[1]!) : null],
+  Sub: (g, n, [dy], needs) => [
+    needs(0) ? unbroadcast(g, dy!, n.inputs[0]!) : null,
+    needs(1) ? unbroadcast(g, g.neg(dy!), n.inputs[1]!) : null,
+  ],
+  Mul: (g, n, [dy], needs) => {
+    const [a, b] = n.inputs as Value[];
+    return [needs(0) ? unbroadcast(g, g.mul(dy!, b), a) : null, needs(1) ? unbroadcast(g, g.mul(dy!, a), b) : null];
+  },
+  Div: (g, n, [dy], needs) => {
+    const [a, b] = n.inputs as Value[];
+    const y = n.outputs[0];
+    return [
+      needs(0) ? unbroadcast(g, g.div(dy!, b), a) : null,
+      // d(a/b)/db = -y/b
+      needs(1) ? unbroadcast(g, g.neg(g.div(g.mul(dy!, y), b)), b) : null,
+    ];
+  },
+  Neg: (g, _n, [dy]) => [g.neg(dy!)],
+  Exp: (g, n, [dy]) => [g.mul(dy!, n.outputs[0])],
+  Sqrt: (g, n, [dy]) => [g.div(dy!, g.mul(g.scalar(2), n.outputs[0]))],
+  Tanh: (g, n, [dy]) => {
+    const y = n.outputs[0];
+    return [g.mul(dy!, g.sub(g.scalar(1), g.mul(y, y)))];
+  },
+  Erf: (g, n, [dy]) => {
+    const x = n.inputs[0]!;
+    return [g.mul(dy!, g.mul(g.scalar(2 / Math.sqrt(Math.PI)), g.exp(g.neg(g.mul(x, x)))))];
+  },
+  // d/dx [x Φ(x)] = Φ(x) + x φ(x)
+  Gelu: (g, n, [dy]) => {
+    const x = n.inputs[0]!;
+    const cdf = g.mul(g.scalar(0.5), g.add(g.scalar(1), g.erf(g.mul(x, g.scalar(INV_SQRT_2)))));
+    const pdf = g.mul(g.scalar(SQRT_2_OVER_PI / 2), g.exp(g.mul(g.scalar(-0.5), g.mul(x, x))));
+    return [g.mul(dy!, g.add(cdf, g.mul(x, pdf)))];
+  },
+  Cast: (_g, n, [dy]) => [n.inputs[0]!.dtype === "float32" ? dy : null],
+  Where: (g, n, [dy], needs) => {
+    const [c, a, b] = n.inputs as Value[];
+    const zero = g.scalar(0);
+    return [
+      null,
+      needs(1) ? unbroadcast(g, g.where(c, dy!, zero), a) : null,
+      needs(2) ? unbroadcast(g, g.where(c, zero, dy!), b) : null,
+    ];
+  },
+  Dropout: (g, n, [dy]) => {
+    const [, ratio] = n.inputs as Value[];
+    const mask = n.outputs[1];
+    // y = x * mask / (1 - ratio): the backward pass reuses the forward mask.
+    const scale = g.div(g.scalar(1), g.sub(g.scalar(1), ratio));
+    return [g.mul(g.mul(dy!, g.cast(mask, "float32")), scale), null, null];
+  },
+  MatMul: (g, n, [dy], needs) => {
+    const [a, b] = n.inputs as Value[];
+    let da: Value | null = null;
+    let db: Value | null = null;
+    if (needs(0)) da = unbroadcast(g, g.matmul(dy!, g.transposeLast(b)), a);
+    if (needs(1)) {
+      if (b.shape.length === 2 && a.shape.length > 2) {
+        // Weight shared across the batch: one GEMM over the flattened leading axes.
+        const k = a.shape[a.shape.length - 1] as number;
+        const m = dy!.shape[dy!.shape.length - 1] as number;
+        db = g.matmul(g.transposeLast(g.reshape(a, [-1, k])), g.reshape(dy!, [-1, m]));
+      } else {
+        db = unbroadcast(g, g.matmul(g.transposeLast(a), dy!), b);
+      }
+    }
+    return [da, db];
+  },
+  Transpose: (g, n, [dy]) => [g.transpose(dy!, inverse(n.attrs.perm as number[]))],
+  Reshape: (g, n, [dy]) => [g.reshapeLike(dy!, n.inputs[0]!), null],
+  Squeeze: (g, n, [dy]) => [g.reshapeLike(dy!, n.inputs[0]!), null],
+  Unsqueeze: (g, n, [dy]) => [g.reshapeLike(dy!, n.inputs[0]!), null],
+  Expand: (g, n, [dy]) => [unbroadcast(g, dy!, n.inputs[0]!), null],
+  ReduceSum: (g, n, [dy]) => {
+    const x = n.inputs[0]!;
+    const kept = n.attrs.keepdims === 0 && n.inputs[1] ? g.unsqueeze(dy!, axesOf(g, n)) : dy!;
+    return [g.expandLike(kept, x), null];
+  },
+  ReduceMean: (g, n, [dy]) => {
+    const x = n.inputs[0]!;
+    const axes = axesOf(g, n);
+    const count = axes.reduce((c, a) => c * (x.shape[a < 0 ? a + x.shape.length : a] as number), 1);
+    if (!Number.isFinite(count)) throw new GraphError("ReduceMean backward needs static reduced dimensions");
+    const kept = n.attrs.keepdims === 0 ? g.unsqueeze(dy!, axes) : dy!;
+    return [g.expandLike(g.mul(kept, g.scalar(1 / count)), x), null];
+  },
+  Softmax: (g, n, [dy]) => {
+    const y = n.outputs[0];
+    const axis = n.attrs.axis as number;
+    const dot = g.reduceSum(g.mul(dy!, y), [axis], true);
+    return [g.mul(y, g.sub(dy!, dot))];
+  },
+  LogSoftmax: (g, n, [dy]) => {
+    const y = n.outputs[0];
+    const axis = n.attrs.axis as number;
+    return [g.sub(dy!, g.mul(g.exp(y), g.reduceSum(dy!, [axis], true)))];
+  },
+  LayerNormalization: (g, n, [dy], needs) => {
+    const [x, gamma] = n.inputs as Value[];
+    const [, mean, invStd] = n.outputs;
+    const xhat = g.mul(g.sub(x, mean), invStd);
+    const lead = [...Array(x.shape.length - 1).keys()];
+    const dgamma = needs(1) ? g.reduceSum(g.mul(dy!, xhat), lead) : null;
+    const dbeta = needs(2) ? g.reduceSum(dy!, lead) : null;
+    let dx: Value | null = null;
+    if (needs(0)) {
+      const dxhat = g.mul(dy!, gamma);
+      const m1 = g.reduceMean(dxhat, [-1], true);
+      const m2 = g.reduceMean(g.mul(dxhat, xhat), [-1], true);
+      dx = g.mul(invStd, g.sub(g.sub(dxhat, m1), g.mul(xhat, m2)));
+    }
+    return [dx, dgamma, dbeta];
+  },
+  Gather: (g, n, [dy]) => {
+    const [data, indices] = n.inputs as Value[];
+    if ((n.attrs.axis ?? 0) !== 0) throw new GraphError("Gather backward supports axis 0");
+    let updates = dy!;
+    const pad = n.meta?.paddingIdx;
+    if (pad !== undefined) {
+      // nn.Embedding(padding_idx): lookups of the padding row contribute nothing.
+      const keep = g.cast(g.not(g.equal(indices, g.constant("int64", [pad], []))), "float32");
+      updates = g.mul(updates, g.unsqueeze(keep, [-1]));
+    }
+    // Rows gathered twice get both contributions: ScatterND with reduction "add".
+    return [g.scatterNDAdd(g.zerosLike(data), g.unsqueeze(indices, [-1]), updates), null];
+  },
+  GatherElements: (g, n, [dy]) => {
+    const [data, indices] = n.inputs as Value[];
+    return [g.scatterElementsAdd(g.zerosLike(data), indices, dy!, n.attrs.axis as number), null];
+  },
+};
+
+function axesOf(g: Graph, n: Node): number[] {
+  const axes = n.inputs[1] ? g.constantValues(n.inputs[1]) : undefined;
+  if (!axes) throw new GraphError(`${n.op} backward needs constant axes`);
+  return axes;
+}
+
+/** Ops whose inputs never carry gradients (integer, boolean, shape computations). */
+const NON_DIFFERENTIABLE = new Set(["Shape", "Equal", "Greater", "Not", "ArgMax", "Range", "ConstantOfShape", "ReduceMax"]);
+
+/**
+ * Appends the backward pass of `loss` (a scalar or a tensor seeded with `seed`) and returns d loss / d x
+ * for each x in `wrt`. Values used twice get their gradients summed.
+ */
+export function gradients(g: Graph, loss: Value, wrt: Value[], seed?: Value): Map<Value, Value> {
+  // Which values depend on `wrt` (forward reachability).
+  const active = new Set<Value>(wrt);
+  for (const n of g.nodes) {
+    if (NON_DIFFERENTIABLE.has(n.op)) continue;
+    if (n.inputs.some((v) => v && active.has(v))) for (const o of n.outputs) if (o.dtype === "float32") active.add(o);
+  }
+  const grads = new Map<Value, Value>();
+  const accumulate = (v: Value, d: Value) => {
+    const prev = grads.get(v);
+    grads.set(v, prev ? g.add(prev, d) : d);
+  };
+  accumulate(loss, seed ?? g.constant("float32", [1], loss.shape));
+
+  const forward = g.nodes.slice();
+  for (let i = forward.length - 1; i >= 0; i--) {
+    const n = forward[i];
+    const dy = n.outputs.map((o) => grads.get(o) ?? null);
+    if (dy.every((d) => d === null)) continue;
+    if (!n.inputs.some((v) => v && active.has(v))) continue;
+    const rule = RULES[n.op];
+    if (!rule) throw new GraphError(`no gradient rule for ${n.op}`);
+    const needs = (k: number) => {
+      const v = n.inputs[k];
+      return !!v && active.has(v);
+    };
+    // Rules see zeros as null only for outputs they do not use; the main output must have a gradient.
+    if (dy[0] === null) throw new GraphError(`${n.op}: gradient reaches only a secondary output`);
+    const dx = rule(g, n, dy, needs);
+    n.inputs.forEach((v, k) => {
+      const d = dx[k];
+      if (v && d && active.has(v)) accumulate(v, d);
+    });
+  }
+  const out = new Map<Value, Value>();
+  for (const w of wrt) {
+    const d = grads.get(w);
+    out.set(w, d ?? g.zerosLike(w));
+  }
+  return out;
+}

@@ -1,0 +1,138 @@
+// Generates the ONNX graphs of training: forward + loss + backward, and optionally global-norm clipping
+// and the AdamW update, all in one graph. Parameters and Adam moments are graph inputs and outputs.
+import type { BertConfig } from "../model/config.js";
+import { Graph, type Value } from "../model/graph.js";
+import { buildTask, type Dims, type Task } from "../model/heads.js";
+import { gradients } from "./autodiff.js";
+
+export interface AdamWConfig {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** Global gradient-norm clipping; 0 turns it off. */
+  maxGradNorm: number;
+  /** Substrings of parameter names exempt from weight decay (HF: bias and LayerNorm weights). */
+  noDecay: string[];
+}
+
+export const DEFAULT_ADAMW: AdamWConfig = {
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  weightDecay: 0.01,
+  maxGradNorm: 1.0,
+  noDecay: ["bias", "LayerNorm.weight"],
+};
+
+/**
+ * - `grads`: outputs the gradient of every parameter (`grad.<name>`), e.g. for parity checks.
+ * - `accumulate`: adds this micro-batch's gradients to `acc.<name>` → `acc_out.<name>`.
+ * - `step`: clips and applies AdamW: `<name>` → `new.<name>`, `m.`/`v.` → `new_m.`/`new_v.`;
+ *   with `withAccumulator`, the gradients in `acc.<name>` are added first.
+ */
+export type TrainMode = "grads" | "accumulate" | "step";
+
+export interface TrainGraphOptions {
+  mode: TrainMode;
+  dims: Dims;
+  /** Dropout on (training) or off. */
+  dropout: boolean;
+  dropoutSeed?: number;
+  adamw?: AdamWConfig;
+  withAccumulator?: boolean;
+  /** Extra outputs to expose (names of the task's outputs). */
+  expose?: string[];
+}
+
+export interface TrainGraph {
+  model: Uint8Array;
+  params: { name: string; shape: number[] }[];
+  /** Output names of the losses and exposed task outputs. */
+  outputs: string[];
+}
+
+export function isNoDecay(name: string, noDecay: string[]): boolean {
+  return noDecay.some((s) => name.includes(s));
+}
+
+export function buildTrainGraph(cfg: BertConfig, task: Task, opts: TrainGraphOptions): TrainGraph {
+  const g = new Graph(`bert_${task}_${opts.mode}`);
+  const params = new Map<string, Value>();
+  const shapes: { name: string; shape: number[] }[] = [];
+  const param = (name: string, shape: number[]) => {
+    let v = params.get(name);
+    if (!v) {
+      v = g.input(name, "float32", shape);
+      params.set(name, v);
+      shapes.push({ name, shape });
+    }
+    return v;
+  };
+  const tg = buildTask({ g, cfg, param, training: opts.dropout, dropoutSeed: opts.dropoutSeed ?? 42 }, task, opts.dims, true);
+  const outputs: string[] = [];
+  for (const [name, v] of Object.entries(tg.losses)) {
+    g.output(v, name);
+    outputs.push(name);
+  }
+  for (const name of opts.expose ?? []) {
+    const v = tg.outputs[name];
+    if (!v) throw new Error(`task ${task} has no output ${name}`);
+    g.output(v, name);
+    outputs.push(name);
+  }
+
+  const scale = opts.mode === "grads" ? undefined : g.input("loss_scale", "float32", []);
+  const grads = gradients(g, tg.losses.loss, [...params.values()], scale);
+
+  if (opts.mode === "grads") {
+    for (const [name, v] of params) g.output(grads.get(v)!, `grad.${name}`);
+  } else if (opts.mode === "accumulate") {
+    for (const [name, v] of params) g.output(g.add(g.input(`acc.${name}`, "float32", v.shape), grads.get(v)!), `acc_out.${name}`);
+  } else {
+    const total = new Map<string, Value>();
+    for (const [name, v] of params) {
+      const gr = grads.get(v)!;
+      total.set(name, opts.withAccumulator ? g.add(g.input(`acc.${name}`, "float32", v.shape), gr) : gr);
+    }
+    adamw(g, params, total, opts.adamw ?? DEFAULT_ADAMW);
+  }
+  return { model: g.toModel(), params: shapes, outputs };
+}
+
+/** torch.nn.utils.clip_grad_norm_ followed by torch.optim.AdamW, as HF's Trainer runs them. */
+function adamw(g: Graph, params: Map<string, Value>, grads: Map<string, Value>, cfg: AdamWConfig): void {
+  const lr = g.input("lr", "float32", []);
+  // step_size = lr / (1 - beta1^t), sqrt_bc2 = sqrt(1 - beta2^t): computed per step by the caller.
+  const stepSize = g.input("step_size", "float32", []);
+  const sqrtBc2 = g.input("sqrt_bc2", "float32", []);
+
+  let coef: Value | undefined;
+  if (cfg.maxGradNorm > 0) {
+    const squares = [...grads.values()].map((gr) => g.reduceSum(g.mul(gr, gr), undefined, false));
+    const sumSq = g.node("Sum", squares, {}, [{ dtype: "float32", shape: [] }])[0];
+    const norm = g.sqrt(sumSq);
+    g.output(norm, "grad_norm");
+    coef = g.min(g.div(g.scalar(cfg.maxGradNorm), g.add(norm, g.scalar(1e-6))), g.scalar(1));
+  }
+  const decay = g.sub(g.scalar(1), g.mul(lr, g.scalar(cfg.weightDecay)));
+  const b1 = g.scalar(cfg.beta1);
+  const b2 = g.scalar(cfg.beta2);
+  const oneMinusB1 = g.scalar(1 - cfg.beta1);
+  const oneMinusB2 = g.scalar(1 - cfg.beta2);
+  const eps = g.scalar(cfg.eps);
+  for (const [name, p] of params) {
+    const raw = grads.get(name)!;
+    const gr = coef ? g.mul(raw, coef) : raw;
+    const m = g.input(`m.${name}`, "float32", p.shape);
+    const v = g.input(`v.${name}`, "float32", p.shape);
+    const m2 = g.add(g.mul(m, b1), g.mul(gr, oneMinusB1));
+    const v2 = g.add(g.mul(v, b2), g.mul(g.mul(gr, gr), oneMinusB2));
+    const decayed = cfg.weightDecay > 0 && !isNoDecay(name, cfg.noDecay) ? g.mul(p, decay) : p;
+    const denom = g.add(g.div(g.sqrt(v2), sqrtBc2), eps);
+    const p2 = g.sub(decayed, g.mul(stepSize, g.div(m2, denom)));
+    g.output(p2, `new.${name}`);
+    g.output(m2, `new_m.${name}`);
+    g.output(v2, `new_v.${name}`);
+  }
+}

@@ -1,0 +1,132 @@
+// Each vector-Jacobian rule against central finite differences, run through ONNX Runtime.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import * as ort from "onnxruntime-node";
+import { Graph, type Value } from "../../server/model/graph.js";
+import { gradients } from "../../server/training/autodiff.js";
+import { Rng } from "../../server/util/rng.js";
+
+interface Case {
+  name: string;
+  /** Shapes of the differentiable float inputs. */
+  shapes: number[][];
+  build: (g: Graph, xs: Value[]) => Value;
+  /** Maps a random normal to a valid input value (e.g. positive for Sqrt). */
+  domain?: (x: number) => number;
+}
+
+const rng = new Rng(1234);
+const randn = (n: number, f: (x: number) => number = (x) => x) => Float32Array.from({ length: n }, () => f(rng.normal()));
+const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
+
+async function check(c: Case): Promise<void> {
+  const g = new Graph(c.name);
+  const xs = c.shapes.map((s, i) => g.input(`x${i}`, "float32", s));
+  const y = c.build(g, xs);
+  // loss = sum(y * r) for a fixed random r: its gradient probes the whole Jacobian.
+  const r = g.input("r", "float32", y.shape);
+  const loss = g.reduceSum(g.mul(y, r), undefined, false);
+  const grads = gradients(g, loss, xs);
+  g.output(loss, "loss");
+  xs.forEach((x, i) => g.output(grads.get(x)!, `g${i}`));
+  const session = await ort.InferenceSession.create(g.toModel());
+  const data = c.shapes.map((s) => randn(numel(s), c.domain));
+  const rData = randn(numel(y.shape as number[]));
+  const run = async (inputs: Float32Array[]) => {
+    const feeds: Record<string, ort.Tensor> = { r: new ort.Tensor("float32", rData, y.shape as number[]) };
+    inputs.forEach((d, i) => (feeds[`x${i}`] = new ort.Tensor("float32", d, c.shapes[i])));
+    return session.run(feeds);
+  };
+  const base = await run(data);
+  const eps = 1e-2;
+  for (let i = 0; i < xs.length; i++) {
+    const grad = base[`g${i}`].data as Float32Array;
+    assert.deepEqual([...base[`g${i}`].dims], c.shapes[i], `${c.name}: gradient ${i} has the input's shape`);
+    for (let trial = 0; trial < 3; trial++) {
+      const dir = randn(grad.length);
+      const plus = data.map((d) => d.slice());
+      const minus = data.map((d) => d.slice());
+      for (let k = 0; k < dir.length; k++) {
+        plus[i][k] += eps * dir[k];
+        minus[i][k] -= eps * dir[k];
+      }
+      const lp = Number((await run(plus)).loss.data[0]);
+      const lm = Number((await run(minus)).loss.data[0]);
+      const numeric = (lp - lm) / (2 * eps);
+      let analytic = 0;
+      for (let k = 0; k < dir.length; k++) analytic += grad[k] * dir[k];
+      const err = Math.abs(numeric - analytic) / Math.max(1, Math.abs(numeric));
+      assert.ok(err < 2e-2, `${c.name}: input ${i}: finite difference ${numeric} vs rule ${analytic}`);
+    }
+  }
+  await session.release();
+}
+
+const cases: Case[] = [
+  { name: "Add (broadcast)", shapes: [[2, 3, 4], [4]], build: (g, [a, b]) => g.add(a, b) },
+  { name: "Sub (broadcast)", shapes: [[2, 3, 4], [3, 1]], build: (g, [a, b]) => g.sub(a, b) },
+  { name: "Mul (broadcast)", shapes: [[2, 1, 4], [3, 4]], build: (g, [a, b]) => g.mul(a, b) },
+  { name: "Div", shapes: [[2, 3], [2, 3]], build: (g, [a, b]) => g.div(a, b), domain: (x) => Math.sign(x) * (1 + Math.abs(x)) },
+  { name: "Neg", shapes: [[5]], build: (g, [a]) => g.neg(a) },
+  { name: "Exp", shapes: [[5]], build: (g, [a]) => g.exp(a) },
+  { name: "Sqrt", shapes: [[5]], build: (g, [a]) => g.sqrt(a), domain: (x) => 1 + Math.abs(x) },
+  { name: "Tanh", shapes: [[6]], build: (g, [a]) => g.tanh(a) },
+  { name: "Erf", shapes: [[6]], build: (g, [a]) => g.erf(a) },
+  { name: "Gelu", shapes: [[2, 5]], build: (g, [a]) => g.gelu(a) },
+  { name: "Where", shapes: [[2, 3], [2, 3], [3]], build: (g, [c, a, b]) => g.where(g.greater(c, g.scalar(0)), a, b) },
+  { name: "MatMul (batch x weight)", shapes: [[2, 3, 4], [4, 5]], build: (g, [a, b]) => g.matmul(a, b) },
+  { name: "MatMul (batched)", shapes: [[2, 2, 3, 4], [2, 2, 4, 3]], build: (g, [a, b]) => g.matmul(a, b) },
+  { name: "MatMul (broadcast batch)", shapes: [[2, 3, 4], [1, 4, 2]], build: (g, [a, b]) => g.matmul(a, b) },
+  { name: "Transpose", shapes: [[2, 3, 4]], build: (g, [a]) => g.transpose(a, [2, 0, 1]) },
+  { name: "Reshape", shapes: [[2, 3, 4]], build: (g, [a]) => g.reshape(a, [0, -1, 2]) },
+  { name: "Squeeze/Unsqueeze", shapes: [[2, 1, 3]], build: (g, [a]) => g.unsqueeze(g.squeeze(a, [1]), [0]) },
+  { name: "Expand", shapes: [[3, 1]], build: (g, [a]) => g.expandLike(a, g.constant("float32", new Array(12).fill(0), [2, 3, 2])) },
+  { name: "ReduceSum", shapes: [[2, 3, 4]], build: (g, [a]) => g.reduceSum(a, [1], false) },
+  { name: "ReduceSum (all)", shapes: [[2, 3]], build: (g, [a]) => g.reduceSum(a, undefined, false) },
+  { name: "ReduceMean (keepdims)", shapes: [[2, 3, 4]], build: (g, [a]) => g.reduceMean(a, [-1], true) },
+  { name: "Softmax", shapes: [[2, 3, 5]], build: (g, [a]) => g.softmax(a, -1) },
+  { name: "LogSoftmax", shapes: [[4, 5]], build: (g, [a]) => g.logSoftmax(a, -1) },
+  { name: "LayerNormalization", shapes: [[2, 3, 6], [6], [6]], build: (g, [x, w, b]) => g.layerNorm(x, w, b, 1e-12).y },
+  {
+    name: "Gather (repeated rows)",
+    shapes: [[5, 3]],
+    build: (g, [t]) => g.gather(t, g.constant("int64", [0, 3, 3, 1, 0, 3], [2, 3])),
+  },
+  {
+    name: "GatherElements",
+    shapes: [[3, 4]],
+    build: (g, [t]) => g.gatherElements(t, g.constant("int64", [1, 1, 3], [3, 1]), 1),
+  },
+  {
+    name: "value used twice (sum of paths)",
+    shapes: [[3, 3]],
+    build: (g, [a]) => g.mul(g.matmul(a, a), g.tanh(a)),
+  },
+];
+
+for (const c of cases) test(`autodiff rule: ${c.name}`, () => check(c));
+
+test("autodiff rule: Dropout reuses its forward mask", async () => {
+  const g = new Graph("dropout");
+  const x = g.input("x", "float32", [4, 50]);
+  const d = g.dropout(x, 0.3, 7);
+  const r = g.input("r", "float32", [4, 50]);
+  const grads = gradients(g, g.reduceSum(g.mul(d.y, r), undefined, false), [x]);
+  g.output(d.mask, "mask");
+  g.output(d.y, "y");
+  g.output(grads.get(x)!, "dx");
+  const session = await ort.InferenceSession.create(g.toModel());
+  const xd = randn(200);
+  const rd = randn(200);
+  const out = await session.run({ x: new ort.Tensor("float32", xd, [4, 50]), r: new ort.Tensor("float32", rd, [4, 50]) });
+  const mask = out.mask.data as Uint8Array;
+  const dx = out.dx.data as Float32Array;
+  const y = out.y.data as Float32Array;
+  let kept = 0;
+  for (let i = 0; i < 200; i++) {
+    kept += mask[i];
+    assert.ok(Math.abs(dx[i] - (mask[i] ? rd[i] / 0.7 : 0)) < 1e-5);
+    assert.ok(Math.abs(y[i] - (mask[i] ? xd[i] / 0.7 : 0)) < 1e-5);
+  }
+  assert.ok(kept > 100 && kept < 180, `kept ${kept} of 200 at ratio 0.3`);
+});
