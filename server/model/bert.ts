@@ -2,7 +2,7 @@
 // token + segment + learned position embeddings, post-LayerNorm encoder layers with GELU feed-forward,
 // and a tanh pooler on [CLS].
 import type { BertConfig } from "./config.js";
-import type { Graph, Value } from "./graph.js";
+import type { Dim, Graph, Value } from "./graph.js";
 
 /** Returns the graph value of a parameter (a graph input while training, an initializer for inference). */
 export type ParamFactory = (name: string, shape: number[]) => Value;
@@ -69,18 +69,19 @@ function extendedMask(ctx: BuildContext, attentionMask: Value): Value {
   return g.mul(g.sub(g.scalar(1), m), g.scalar(-3.4028234663852886e38));
 }
 
-function selfAttention(ctx: BuildContext, x: Value, mask: Value, prefix: string): Value {
+/** x is [batch * seq, hidden]; `headShape` is the runtime [batch, seq, heads, head_size]. */
+function selfAttention(ctx: BuildContext, x: Value, mask: Value, headShape: Value, dims: Dim[], prefix: string): Value {
   const { g, cfg } = ctx;
   const h = cfg.hiddenSize;
   const heads = cfg.numAttentionHeads;
   const d = h / heads;
-  const split = (name: string) => g.reshape(linear(ctx, x, `${prefix}.attention.self.${name}`, h, h), [0, 0, heads, d]);
+  const split = (name: string) => g.reshapeTo(linear(ctx, x, `${prefix}.attention.self.${name}`, h, h), headShape, [...dims, heads, d]);
   const q = g.transpose(split("query"), [0, 2, 1, 3]); // [B, A, T, D]
   const k = g.transpose(split("key"), [0, 2, 3, 1]); // [B, A, D, T]
   const v = g.transpose(split("value"), [0, 2, 1, 3]); // [B, A, T, D]
   const scores = g.add(g.matmul(g.mul(q, g.scalar(1 / Math.sqrt(d))), k), mask);
   const probs = dropout(ctx, g.softmax(scores, -1), cfg.attentionProbsDropoutProb);
-  const context = g.reshape(g.transpose(g.matmul(probs, v), [0, 2, 1, 3]), [0, 0, h]);
+  const context = g.reshape(g.transpose(g.matmul(probs, v), [0, 2, 1, 3]), [-1, h]);
   const out = dropout(ctx, linear(ctx, context, `${prefix}.attention.output.dense`, h, h), cfg.hiddenDropoutProb);
   return layerNorm(ctx, g.add(out, x), `${prefix}.attention.output.LayerNorm`);
 }
@@ -92,15 +93,20 @@ function feedForward(ctx: BuildContext, x: Value, prefix: string): Value {
   return layerNorm(ctx, g.add(out, x), `${prefix}.output.LayerNorm`);
 }
 
+/** The encoder works on [batch * seq, hidden] rows: every dense layer is one plain 2-D GEMM. */
 export function bert(ctx: BuildContext, inputs: BertInputs): BertOutputs {
+  const { g, cfg } = ctx;
   const embeddingOutput = embeddings(ctx, inputs);
   const mask = extendedMask(ctx, inputs.attentionMask);
-  let x = embeddingOutput;
-  for (let i = 0; i < ctx.cfg.numHiddenLayers; i++) {
+  const dims = inputs.inputIds.shape;
+  const headShape = g.concat([g.shapeOf(inputs.inputIds), g.ints([cfg.numAttentionHeads, cfg.hiddenSize / cfg.numAttentionHeads])], 0);
+  let x = g.reshape(embeddingOutput, [-1, cfg.hiddenSize]);
+  for (let i = 0; i < cfg.numHiddenLayers; i++) {
     const prefix = `bert.encoder.layer.${i}`;
-    x = feedForward(ctx, selfAttention(ctx, x, mask, prefix), prefix);
+    x = feedForward(ctx, selfAttention(ctx, x, mask, headShape, dims, prefix), prefix);
   }
-  return { embeddingOutput, sequenceOutput: x, flatSequence: ctx.g.reshape(x, [-1, ctx.cfg.hiddenSize]) };
+  const sequenceOutput = g.reshapeTo(x, g.concat([g.shapeOf(inputs.inputIds), g.ints([cfg.hiddenSize])], 0), [...dims, cfg.hiddenSize]);
+  return { embeddingOutput, sequenceOutput, flatSequence: x };
 }
 
 /** tanh(dense(hidden state of [CLS])): rows 0, T, 2T, ... of the flattened sequence. */
