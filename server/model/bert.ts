@@ -37,12 +37,11 @@ export function dropout(ctx: BuildContext, x: Value, p: number): Value {
   return ctx.g.dropout(x, p, ctx.dropoutSeed++).y;
 }
 
-/** y = x Wᵀ + b, with W stored [out, in] as in PyTorch's nn.Linear. */
+/** y = x Wᵀ + b on rows x [n, in], with W stored [out, in] as in PyTorch's nn.Linear: one Gemm. */
 export function linear(ctx: BuildContext, x: Value, name: string, inFeatures: number, outFeatures: number): Value {
-  const { g } = ctx;
   const w = ctx.param(`${name}.weight`, [outFeatures, inFeatures]);
   const b = ctx.param(`${name}.bias`, [outFeatures]);
-  return g.add(g.matmul(x, g.transpose(w, [1, 0])), b);
+  return ctx.g.gemm(x, w, b, false, true);
 }
 
 export function layerNorm(ctx: BuildContext, x: Value, name: string): Value {

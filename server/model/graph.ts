@@ -256,6 +256,17 @@ export class Graph {
     return this.one("MatMul", [a, b], {}, a.dtype, [...batch, m, n]);
   }
 
+  /** General matrix multiply of 2-D operands: y = op(a) op(b) + c, op = transpose when asked. */
+  gemm(a: Value, b: Value, c: Value | null, transA = false, transB = false): Value {
+    if (a.shape.length !== 2 || b.shape.length !== 2) throw new GraphError("gemm needs 2-D operands");
+    const m = transA ? a.shape[1] : a.shape[0];
+    const n = transB ? b.shape[0] : b.shape[1];
+    const attrs: Record<string, AttrValue> = {};
+    if (transA) attrs.transA = 1;
+    if (transB) attrs.transB = 1;
+    return this.one("Gemm", c ? [a, b, c] : [a, b], attrs, a.dtype, [m, n]);
+  }
+
   /** Swaps the last two axes. */
   transposeLast(x: Value): Value {
     const r = x.shape.length;
@@ -393,6 +404,10 @@ export class Graph {
   }
   reduceMean(x: Value, axes?: number[], keepdims = false): Value {
     return this.reduce("ReduceMean", x, axes, keepdims);
+  }
+  /** Sum of squares of all elements, as a scalar. */
+  reduceSumSquare(x: Value): Value {
+    return this.one("ReduceSumSquare", [x], { keepdims: 0 }, x.dtype, []);
   }
   reduceMax(x: Value, axes?: number[], keepdims = false): Value {
     return this.reduce("ReduceMax", x, axes, keepdims);

@@ -78,7 +78,7 @@ function mlmHead(ctx: BuildContext, rows: Value): Value {
   const decoder = cfg.tieWordEmbeddings
     ? ctx.param("bert.embeddings.word_embeddings.weight", [cfg.vocabSize, h])
     : ctx.param("cls.predictions.decoder.weight", [cfg.vocabSize, h]);
-  return g.add(g.matmul(t, g.transpose(decoder, [1, 0])), ctx.param("cls.predictions.bias", [cfg.vocabSize]));
+  return g.gemm(t, decoder, ctx.param("cls.predictions.bias", [cfg.vocabSize]), false, true);
 }
 
 /** Builds encoder + head for `task`. With `labels`, label inputs and the loss are added. */

@@ -36,8 +36,8 @@ export function sessionOptions(cfg: SessionConfig, providers: string[]): ort.Inf
     executionMode: "sequential",
     intraOpNumThreads: cfg.threads ?? Math.max(1, os.availableParallelism()),
     interOpNumThreads: 1,
-    enableCpuMemArena: true,
-    enableMemPattern: true,
+    enableCpuMemArena: process.env.BERT_ARENA === "1",
+    enableMemPattern: process.env.BERT_MEMPATTERN !== "0",
   };
 }
 

@@ -2,8 +2,33 @@
 // `gradients` appends the backward nodes to the same graph, so forward and backward run as one session.
 import { GraphError, type Graph, type Node, type Shape, type Value } from "../model/graph.js";
 
-/** Given the node and the gradients of its outputs, returns the gradient of each input (null = none). */
-type Rule = (g: Graph, node: Node, dy: (Value | null)[], needs: (i: number) => boolean) => (Value | null)[];
+/**
+ * Given the node and the gradients of its outputs, returns the gradient of each input (null = none).
+ * `prior(i)` is the gradient input i has gathered so far; a rule that folds it into its own result
+ * returns `{ total }` for that input (the Gather rule scatters into it instead of into zeros).
+ */
+type Rule = (
+  g: Graph,
+  node: Node,
+  dy: (Value | null)[],
+  needs: (i: number) => boolean,
+  prior: (i: number) => Value | undefined,
+) => (Value | null | { total: Value })[];
+
+/**
+ * Sum over the leading `lead` axes. With static shapes it is a GEMV with a row of ones, much faster in
+ * ONNX Runtime than ReduceSum over leading axes; otherwise ReduceSum.
+ */
+export function sumLeading(g: Graph, x: Value, lead: number): Value {
+  const rows = x.shape.slice(0, lead);
+  const rest = x.shape.slice(lead);
+  const allStatic = x.shape.every((d) => typeof d === "number");
+  if (!allStatic || lead === 0) return g.reduceSum(x, [...Array(lead).keys()], false);
+  const r = (rows as number[]).reduce((a, b) => a * b, 1);
+  const c = (rest as number[]).reduce((a, b) => a * b, 1);
+  const ones = g.constant("float32", new Array<number>(r).fill(1), [1, r]);
+  return g.reshape(g.matmul(ones, g.reshape(x, [r, c])), rest as number[]);
+}
 
 /** Sums `dy` (shaped like a broadcast result) back down to the shape of `x`. */
 export function unbroadcast(g: Graph, dy: Value, x: Value): Value {
@@ -15,6 +40,7 @@ export function unbroadcast(g: Graph, dy: Value, x: Value): Value {
     else if (x.shape[i - lead] === 1 && out[i] !== 1) axes.push(i);
   }
   if (axes.length === 0) return dy;
+  if (axes.length === lead && sameStatic(out.slice(lead), x.shape)) return sumLeading(g, dy, lead);
   const summed = g.reduceSum(dy, axes, true);
   if (lead === 0) return summed;
   return sameStatic(summed.shape.slice(lead), x.shape) ? g.squeeze(summed, [...Array(lead).keys()]) : g.reshapeLike(summed, x);
@@ -106,6 +132,16 @@ export const RULES: Record<string, Rule> = {
     }
     return [da, db];
   },
+  Gemm: (g, n, [dy], needs) => {
+    const [a, b, c] = n.inputs as (Value | undefined)[];
+    if (n.attrs.transA) throw new GraphError("Gemm backward supports transA = 0");
+    const transB = !!n.attrs.transB;
+    // y = a op(b) + c:  da = dy op(b)ᵀ;  d op(b) = aᵀ dy, so db = dyᵀ a when b is transposed.
+    const da = needs(0) ? g.gemm(dy!, b!, null, false, !transB) : null;
+    const db = needs(1) ? (transB ? g.gemm(dy!, a!, null, true, false) : g.gemm(a!, dy!, null, true, false)) : null;
+    const dc = c && needs(2) ? unbroadcast(g, dy!, c) : null;
+    return [da, db, dc];
+  },
   Transpose: (g, n, [dy]) => [g.transpose(dy!, inverse(n.attrs.perm as number[]))],
   Reshape: (g, n, [dy]) => [g.reshapeLike(dy!, n.inputs[0]!), null],
   Squeeze: (g, n, [dy]) => [g.reshapeLike(dy!, n.inputs[0]!), null],
@@ -140,8 +176,8 @@ export const RULES: Record<string, Rule> = {
     const [, mean, invStd] = n.outputs;
     const xhat = g.mul(g.sub(x, mean), invStd);
     const lead = [...Array(x.shape.length - 1).keys()];
-    const dgamma = needs(1) ? g.reduceSum(g.mul(dy!, xhat), lead) : null;
-    const dbeta = needs(2) ? g.reduceSum(dy!, lead) : null;
+    const dgamma = needs(1) ? sumLeading(g, g.mul(dy!, xhat), lead.length) : null;
+    const dbeta = needs(2) ? sumLeading(g, dy!, lead.length) : null;
     let dx: Value | null = null;
     if (needs(0)) {
       const dxhat = g.mul(dy!, gamma);
@@ -151,7 +187,7 @@ export const RULES: Record<string, Rule> = {
     }
     return [dx, dgamma, dbeta];
   },
-  Gather: (g, n, [dy]) => {
+  Gather: (g, n, [dy], _needs, prior) => {
     const [data, indices] = n.inputs as Value[];
     if ((n.attrs.axis ?? 0) !== 0) throw new GraphError("Gather backward supports axis 0");
     let updates = dy!;
@@ -161,8 +197,9 @@ export const RULES: Record<string, Rule> = {
       const keep = g.cast(g.not(g.equal(indices, g.constant("int64", [pad], []))), "float32");
       updates = g.mul(updates, g.unsqueeze(keep, [-1]));
     }
-    // Rows gathered twice get both contributions: ScatterND with reduction "add".
-    return [g.scatterNDAdd(g.zerosLike(data), g.unsqueeze(indices, [-1]), updates), null];
+    // Rows gathered twice get both contributions: ScatterND with reduction "add", into the gradient the
+    // table already has (e.g. from the tied MLM decoder) rather than into zeros plus an Add.
+    return [{ total: g.scatterNDAdd(prior(0) ?? g.zerosLike(data), g.unsqueeze(indices, [-1]), updates) }, null];
   },
   GatherElements: (g, n, [dy]) => {
     const [data, indices] = n.inputs as Value[];
@@ -211,10 +248,15 @@ export function gradients(g: Graph, loss: Value, wrt: Value[], seed?: Value): Ma
     };
     // Rules see zeros as null only for outputs they do not use; the main output must have a gradient.
     if (dy[0] === null) throw new GraphError(`${n.op}: gradient reaches only a secondary output`);
-    const dx = rule(g, n, dy, needs);
+    const dx = rule(g, n, dy, needs, (k) => {
+      const v = n.inputs[k];
+      return v ? grads.get(v) : undefined;
+    });
     n.inputs.forEach((v, k) => {
       const d = dx[k];
-      if (v && d && active.has(v)) accumulate(v, d);
+      if (!v || !d || !active.has(v)) return;
+      if ("total" in d) grads.set(v, d.total);
+      else accumulate(v, d);
     });
   }
   const out = new Map<Value, Value>();

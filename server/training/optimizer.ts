@@ -1,11 +1,19 @@
 // One optimizer step = one ONNX Runtime run of the generated training graph. Parameters and Adam moments
-// live in flat Float32Arrays, double-buffered: each step reads one set and writes the other through
-// pre-allocated output tensors, so no parameter-sized buffer is allocated per step.
+// live in flat Float32Arrays that are both the graph's inputs and its pre-allocated outputs: each step
+// updates them in place, so no parameter-sized buffer is allocated per step and no second copy exists.
+//
+// Updating in place is safe because of the graph's shape: every output `new.<p>` (and `new_m.`, `new_v.`)
+// is written by the last node of the AdamW chain of <p>, which depends on the global gradient norm and so
+// runs after every forward and backward read of <p>; the only other readers of <p>, m and v are inputs of
+// that chain's own nodes. Elementwise kernels read and write the same index, so an aliased input is fine.
+// ONNX Runtime never reuses graph-input buffers for intermediates. The accumulation graph adds into its
+// accumulator elementwise, likewise.
 import * as ort from "onnxruntime-node";
 import type { BertConfig } from "../model/config.js";
 import type { Dims, Task } from "../model/heads.js";
 import { ParamStore } from "../model/params.js";
 import { createSession, type Device } from "../model/session.js";
+import { collectGarbage } from "../util/gc.js";
 import { buildTrainGraph, DEFAULT_ADAMW, type AdamWConfig } from "./train-graph.js";
 
 export interface OptimizerOptions {
@@ -55,39 +63,34 @@ export interface StepResult {
 export class Optimizer {
   /** Optimizer steps taken (AdamW's t). */
   t = 0;
-  private cur: State;
-  private next: State;
-  private accCur?: { store: ParamStore; asInputs: Record<string, ort.Tensor>; asOutputs: Record<string, ort.Tensor> };
-  private accNext?: { store: ParamStore; asInputs: Record<string, ort.Tensor>; asOutputs: Record<string, ort.Tensor> };
+  private readonly state: State;
+  private readonly acc?: { store: ParamStore; asInputs: Record<string, ort.Tensor>; asOutputs: Record<string, ort.Tensor> };
 
   private constructor(
     readonly adamw: AdamWConfig,
     private readonly stepSession: ort.InferenceSession,
     private readonly accumulateSession: ort.InferenceSession | undefined,
     readonly accumulationSteps: number,
-    private readonly outputNames: string[],
     params: ParamStore,
     readonly provider: string,
   ) {
-    this.cur = makeState(params, params.like(), params.like());
-    this.next = makeState(params.like(), params.like(), params.like());
+    this.state = makeState(params, params.like(), params.like());
     if (accumulateSession) {
-      const acc = () => {
-        const store = params.like();
-        const asInputs: Record<string, ort.Tensor> = {};
-        const asOutputs: Record<string, ort.Tensor> = {};
-        for (const s of store.specs) {
-          asInputs[`acc.${s.name}`] = new ort.Tensor("float32", store.view(s.name), s.shape);
-          asOutputs[`acc_out.${s.name}`] = asInputs[`acc.${s.name}`];
-        }
-        return { store, asInputs, asOutputs };
-      };
-      this.accCur = acc();
-      this.accNext = acc();
+      const store = params.like();
+      const asInputs: Record<string, ort.Tensor> = {};
+      const asOutputs: Record<string, ort.Tensor> = {};
+      for (const s of store.specs) {
+        asInputs[`acc.${s.name}`] = new ort.Tensor("float32", store.view(s.name), s.shape);
+        asOutputs[`acc_out.${s.name}`] = asInputs[`acc.${s.name}`];
+      }
+      this.acc = { store, asInputs, asOutputs };
     }
   }
 
-  /** Builds the training graph(s) for `cfg` and starts the sessions; `params` is copied in. */
+  /**
+   * Builds the training graph(s) for `cfg` and starts the sessions. The optimizer trains `params` in
+   * place when its layout is the graph's (stores from `paramShapes` are); otherwise it works on a copy.
+   */
   static async create(cfg: BertConfig, params: ParamStore, opts: OptimizerOptions): Promise<Optimizer> {
     const adamw = opts.adamw ?? DEFAULT_ADAMW;
     const k = opts.accumulationSteps ?? 1;
@@ -105,20 +108,23 @@ export class Optimizer {
       const acc = buildTrainGraph(cfg, opts.task, { ...common, mode: "accumulate" });
       accumulate = (await createSession(acc.model, sessionCfg)).session;
     }
-    // The graph's parameter order is the store's layout.
-    const ordered = ParamStore.fromShapes(step.params);
-    for (const s of ordered.specs) ordered.view(s.name).set(params.view(s.name));
-    return new Optimizer(adamw, session, accumulate, k, step.outputs, ordered, provider);
+    const sameLayout = step.params.length === params.specs.length && step.params.every((p, i) => p.name === params.specs[i].name);
+    let store = params;
+    if (!sameLayout) {
+      store = ParamStore.fromShapes(step.params);
+      for (const s of store.specs) store.view(s.name).set(params.view(s.name));
+    }
+    return new Optimizer(adamw, session, accumulate, k, store, provider);
   }
 
   get params(): ParamStore {
-    return this.cur.params;
+    return this.state.params;
   }
   get m(): ParamStore {
-    return this.cur.m;
+    return this.state.m;
   }
   get v(): ParamStore {
-    return this.cur.v;
+    return this.state.v;
   }
 
   /**
@@ -130,49 +136,54 @@ export class Optimizer {
     if (microBatches.length !== k) throw new Error(`expected ${k} micro-batches, got ${microBatches.length}`);
     const scale = new ort.Tensor("float32", Float32Array.of(1 / k), []);
     const scalars: Record<string, number> = {};
-    const add = (r: ort.InferenceSession.OnnxValueMapType) => {
+    const add = (r: Record<string, ort.Tensor>) => {
       for (const [name, t] of Object.entries(r)) {
-        if (t.dims.length === 0 && !name.startsWith("new") && name !== "grad_norm") scalars[name] = (scalars[name] ?? 0) + Number(t.data[0]) / k;
+        if (t.dims.length > 0) continue;
+        if (name === "grad_norm") scalars.grad_norm = Number(t.data[0]);
+        else scalars[name] = (scalars[name] ?? 0) + Number(t.data[0]) / k;
       }
     };
-    if (k > 1) for (const s of this.accCur!.store.specs) this.accCur!.store.view(s.name).fill(0);
+    if (this.acc) this.acc.store.data.fill(0);
     for (let i = 0; i < k - 1; i++) {
-      const r = await this.accumulateSession!.run(
-        { ...microBatches[i], ...this.cur.asInputs, ...this.accCur!.asInputs, loss_scale: scale },
-        { ...nulls(this.outputNames), ...this.accNext!.asOutputs },
-      );
-      add(r);
-      [this.accCur, this.accNext] = [this.accNext, this.accCur];
+      add(await this.run(this.accumulateSession!, { ...microBatches[i], ...this.state.asInputs, ...this.acc!.asInputs, loss_scale: scale }, this.acc!.asOutputs));
     }
     this.t += 1;
     const { beta1, beta2 } = this.adamw;
     const f32 = (x: number) => new ort.Tensor("float32", Float32Array.of(x), []);
     const feeds: Record<string, ort.Tensor> = {
       ...microBatches[k - 1],
-      ...this.cur.asInputs,
-      ...(k > 1 ? this.accCur!.asInputs : {}),
+      ...this.state.asInputs,
+      ...(this.acc ? this.acc.asInputs : {}),
       loss_scale: scale,
       lr: f32(lr),
       step_size: f32(lr / (1 - beta1 ** this.t)),
       sqrt_bc2: f32(Math.sqrt(1 - beta2 ** this.t)),
     };
-    const fetches: Record<string, ort.Tensor | null> = { ...nulls(this.outputNames), ...this.next.asOutputs };
-    if (this.adamw.maxGradNorm > 0) fetches.grad_norm = null;
-    const r = await this.stepSession.run(feeds, fetches);
-    add(r);
-    if (r.grad_norm) scalars.grad_norm = Number(r.grad_norm.data[0]);
-    [this.cur, this.next] = [this.next, this.cur];
-    const outputs: Record<string, ort.Tensor> = {};
-    for (const name of this.outputNames) if (r[name].dims.length > 0) outputs[name] = r[name];
+    const outputs = await this.run(this.stepSession, feeds, this.state.asOutputs);
+    add(outputs);
+    for (const [name, t] of Object.entries(outputs)) if (t.dims.length === 0) delete outputs[name];
     return { scalars, outputs };
+  }
+
+  /**
+   * One session run that writes `inPlace` outputs into their tensors and returns the other outputs.
+   * onnxruntime-node fills pre-allocated outputs but also returns a fresh copy of each (and names the
+   * results by position, so all outputs are always fetched, in order): those parameter-sized copies are
+   * dropped here and collected at once, so peak memory holds one of them, not many.
+   */
+  private async run(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, inPlace: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
+    const kept = await (async () => {
+      const fetches: Record<string, ort.Tensor | null> = {};
+      for (const name of session.outputNames) fetches[name] = inPlace[name] ?? null;
+      const r = await session.run(feeds, fetches);
+      return Object.fromEntries(session.outputNames.filter((n) => !(n in inPlace)).map((n) => [n, r[n]]));
+    })();
+    collectGarbage();
+    return kept;
   }
 
   async release(): Promise<void> {
     await this.stepSession.release();
     await this.accumulateSession?.release();
   }
-}
-
-function nulls(names: string[]): Record<string, null> {
-  return Object.fromEntries(names.map((n) => [n, null]));
 }
