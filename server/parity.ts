@@ -6,6 +6,7 @@ import * as path from "node:path";
 import * as ort from "onnxruntime-node";
 import { readConfig, type BertConfig } from "./model/config.js";
 import { taskFromArchitectures, type Dims, type Task } from "./model/heads.js";
+import { createInferenceSession } from "./model/inference.js";
 import { loadParams, ParamStore, paramShapes, requireComplete } from "./model/params.js";
 import { readSafetensors, toFloat32 } from "./model/safetensors.js";
 import { createSession, type Device } from "./model/session.js";
@@ -145,6 +146,11 @@ export async function runParity(dir: string, device: Device = "cpu"): Promise<Pa
 
   const outputs = new Group();
   for (const name of outputNames) outputs.add(name, maxAbsDiff(result[name].data as Float32Array, toFloat32(expected.get(name)!)), TOLERANCE.outputs);
+  // The eval-mode inference graph (weights as initializers, no labels) must give the same outputs.
+  const inference = await createInferenceSession(cfg, task, params, { outputs: outputNames, device });
+  const inferred = await inference.run(Object.fromEntries(inference.inputNames.map((n) => [n, feeds[n]])));
+  await inference.release();
+  for (const name of outputNames) outputs.add(`inference ${name}`, maxAbsDiff(inferred[name].data as Float32Array, toFloat32(expected.get(name)!)), TOLERANCE.outputs);
   const loss = new Group();
   for (const name of lossNames) {
     const want = toFloat32(expected.get(name)!)[0];
