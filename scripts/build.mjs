@@ -9,6 +9,6 @@ await build({
   target: "node20",
   format: "cjs",
   sourcemap: true,
-  external: ["onnxruntime-node"],
+  external: ["onnxruntime-node", "tokenizers"],
   logLevel: "warning",
 });

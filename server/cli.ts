@@ -14,6 +14,12 @@ Usage:
       [--device D] [--threads N] [--json]
       Full MLM+NSP training steps (forward, backward, clipping, AdamW) on random tokens.
 
+  bert-studio tokenize --vocab FILE [--cased] --jsonl
+      Reads JSON lines {"text", "text_pair"?, "max_length"?} on stdin and writes
+      {"ids", "type_ids", "tokens"} lines, [CLS]/[SEP] included, as HF's
+      tokenizer(text, text_pair, truncation="longest_first", max_length=...).
+      A bad line gets {"error": ...} on its own line; the exit status is then 1.
+
 Options:
   --device cpu|webgpu|cuda|auto   execution provider (default cpu; falls back to CPU with a message)
   -h, --help                      this help
@@ -96,6 +102,38 @@ async function bench(args: string[]): Promise<number> {
   return 0;
 }
 
+async function tokenize(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { vocab: { type: "string" }, cased: { type: "boolean" }, jsonl: { type: "boolean" } } });
+  if (!values.vocab) throw new UsageError("tokenize needs --vocab FILE (a WordPiece vocab.txt or a tokenizer.json)");
+  if (!values.jsonl) throw new UsageError("tokenize reads JSON lines: pass --jsonl");
+  const { BertTokenizer } = await import("./training/tokenizer.js");
+  const tok = values.vocab.endsWith(".json")
+    ? await BertTokenizer.fromTokenizerJson(values.vocab)
+    : await BertTokenizer.fromVocabFile(values.vocab, { lowercase: !values.cased });
+  const readline = await import("node:readline");
+  let line = 0;
+  let failed = 0;
+  for await (const text of readline.createInterface({ input: process.stdin, crlfDelay: Infinity })) {
+    line++;
+    if (text.trim() === "") continue;
+    let out: unknown;
+    try {
+      const row = JSON.parse(text) as { text?: unknown; text_pair?: unknown; max_length?: unknown };
+      if (typeof row.text !== "string") throw new Error(`"text" must be a string`);
+      if (row.text_pair !== undefined && row.text_pair !== null && typeof row.text_pair !== "string") throw new Error(`"text_pair" must be a string`);
+      if (row.max_length !== undefined && !(Number.isInteger(row.max_length) && (row.max_length as number) > 0)) throw new Error(`"max_length" must be a positive integer`);
+      const e = await tok.encode(row.text, (row.text_pair as string | undefined) ?? null, { maxLength: row.max_length as number | undefined });
+      out = { ids: e.ids, type_ids: e.typeIds, tokens: e.tokens };
+    } catch (e) {
+      failed++;
+      out = { error: `line ${line}: ${(e as Error).message}` };
+    }
+    process.stdout.write(JSON.stringify(out) + "\n");
+  }
+  if (failed) process.stderr.write(`bert-studio: ${failed} line(s) could not be tokenized\n`);
+  return failed ? 1 : 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === "-h" || command === "--help" || command === "help") {
@@ -107,6 +145,8 @@ export async function main(argv: string[]): Promise<number> {
       return parity(rest);
     case "bench":
       return bench(rest);
+    case "tokenize":
+      return tokenize(rest);
     default:
       throw new UsageError(`unknown command ${command}`);
   }
