@@ -20,6 +20,15 @@ Usage:
       tokenizer(text, text_pair, truncation="longest_first", max_length=...).
       A bad line gets {"error": ...} on its own line; the exit status is then 1.
 
+  bert-studio pretrain DIR --out RUN --vocab FILE [--preset tiny|small|base] [--steps N]
+      [--batch B] [--seq T] [--lr LR] [--schedule NAME] [--warmup N] [--eval-every N]
+      [--checkpoint-every N] [--seed S] [--cased] [--resume] [--device D]
+      MLM + NSP pretraining on the text files of DIR. RUN becomes an HF folder (config.json,
+      model.safetensors, vocab.txt, tokenizer.json) plus optimizer.safetensors,
+      trainer_state.json and metrics.jsonl. Ctrl-C stops after the current step, saving.
+  bert-studio fill-mask --model RUN "text with [MASK]" [--top-k 5] [--json]
+      Ranked tokens with probabilities for each [MASK].
+
 Options:
   --device cpu|webgpu|cuda|auto   execution provider (default cpu; falls back to CPU with a message)
   -h, --help                      this help
@@ -134,6 +143,102 @@ async function tokenize(args: string[]): Promise<number> {
   return failed ? 1 : 0;
 }
 
+function positiveInt(name: string, v: string | undefined, fallback: number): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--${name} must be a positive integer, got ${v}`);
+  return n;
+}
+
+async function pretrainCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      out: { type: "string" },
+      vocab: { type: "string" },
+      preset: { type: "string" },
+      steps: { type: "string" },
+      batch: { type: "string" },
+      seq: { type: "string" },
+      lr: { type: "string" },
+      schedule: { type: "string" },
+      warmup: { type: "string" },
+      "eval-every": { type: "string" },
+      "checkpoint-every": { type: "string" },
+      seed: { type: "string" },
+      cased: { type: "boolean" },
+      resume: { type: "boolean" },
+      device: { type: "string" },
+    },
+  });
+  if (positionals.length !== 1) throw new UsageError("pretrain needs one corpus folder");
+  if (!values.out) throw new UsageError("pretrain needs --out RUN (the run folder)");
+  if (!values.vocab) throw new UsageError("pretrain needs --vocab FILE (a WordPiece vocab.txt)");
+  const preset = values.preset ?? "tiny";
+  if (!["tiny", "small", "base"].includes(preset)) throw new UsageError(`--preset must be tiny, small or base, got ${preset}`);
+  const lr = values.lr === undefined ? 1e-3 : Number(values.lr);
+  if (!(lr > 0)) throw new UsageError(`--lr must be a positive number, got ${values.lr}`);
+  const steps = positiveInt("steps", values.steps, 1000);
+  const { getScheduler } = await import("./training/schedules.js");
+  getScheduler(values.schedule ?? "linear", lr, { trainingSteps: steps }); // names a bad schedule now
+  const { pretrain } = await import("./training/pretrain.js");
+  const controller = new AbortController();
+  process.once("SIGINT", () => {
+    process.stderr.write("\nstopping after this step; a checkpoint will be saved (Ctrl-C again to abort)\n");
+    controller.abort();
+  });
+  const tty = process.stderr.isTTY;
+  const { stopped } = await pretrain({
+    corpus: positionals[0],
+    out: values.out,
+    vocab: values.vocab,
+    preset: preset as "tiny",
+    steps,
+    batch: positiveInt("batch", values.batch, 32),
+    seq: positiveInt("seq", values.seq, 128),
+    lr,
+    schedule: values.schedule ?? "linear",
+    warmupSteps: values.warmup === undefined ? Math.round(steps * 0.06) : Number(values.warmup),
+    seed: values.seed === undefined ? 42 : Number(values.seed),
+    evalEvery: positiveInt("eval-every", values["eval-every"], 100),
+    checkpointEvery: positiveInt("checkpoint-every", values["checkpoint-every"], 500),
+    logEvery: 10,
+    resume: !!values.resume,
+    device: device(values.device),
+    cased: !!values.cased,
+    heldOut: 0.05,
+    signal: controller.signal,
+    onMessage: (m) => process.stderr.write(`${m}\n`),
+    onProgress: (p) => {
+      const line = `step ${p.step}/${p.steps}  loss ${p.loss.toFixed(3)}  mlm_acc ${(p.mlm_acc * 100).toFixed(1)}%  nsp_acc ${(p.nsp_acc * 100).toFixed(1)}%  ${p.tokens_per_s.toFixed(0)} tok/s  ETA ${Math.round(p.eta_s)}s`;
+      process.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
+    },
+  });
+  if (tty) process.stderr.write("\n");
+  process.stderr.write(`${stopped ? "stopped" : "done"}: checkpoint and metrics.jsonl in ${values.out}\n`);
+  return 0;
+}
+
+async function fillMaskCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { model: { type: "string" }, "top-k": { type: "string" }, json: { type: "boolean" }, device: { type: "string" } } });
+  if (!values.model) throw new UsageError("fill-mask needs --model DIR");
+  if (positionals.length === 0) throw new UsageError('fill-mask needs a text with [MASK], e.g. "the [MASK] of france"');
+  const { FillMask } = await import("./fill-mask.js");
+  const fm = await FillMask.load(values.model, device(values.device));
+  const k = positiveInt("top-k", values["top-k"], 5);
+  for (const text of positionals) {
+    const preds = await fm.predict(text, k);
+    if (values.json) process.stdout.write(JSON.stringify({ text, masks: preds }) + "\n");
+    else {
+      process.stdout.write(`${text}\n`);
+      preds.forEach((p, i) => process.stdout.write(`  [MASK] #${i + 1}: ${p.map((x) => `${x.token} ${(x.score * 100).toFixed(1)}%`).join(", ")}\n`));
+    }
+  }
+  await fm.release();
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === "-h" || command === "--help" || command === "help") {
@@ -147,6 +252,10 @@ export async function main(argv: string[]): Promise<number> {
       return bench(rest);
     case "tokenize":
       return tokenize(rest);
+    case "pretrain":
+      return pretrainCommand(rest);
+    case "fill-mask":
+      return fillMaskCommand(rest);
     default:
       throw new UsageError(`unknown command ${command}`);
   }

@@ -108,6 +108,7 @@ export function buildTask(ctx: BuildContext, task: Task, dims: Dims, labels: boo
       // Logits only at the masked positions (flat indices into batch*seq), as Google's original BERT.
       const positions = (inputs.masked_positions = g.input("masked_positions", "int64", [dims.predictions ?? "predictions"]));
       outputs.prediction_logits = mlmHead(ctx, g.gather(out.flatSequence, positions));
+      outputs.mlm_predictions = g.argMax(outputs.prediction_logits, -1);
       if (labels) {
         inputs.masked_lm_labels = g.input("masked_lm_labels", "int64", [dims.predictions ?? "predictions"]);
         losses.mlm_loss = crossEntropy(g, outputs.prediction_logits, inputs.masked_lm_labels);
@@ -115,6 +116,7 @@ export function buildTask(ctx: BuildContext, task: Task, dims: Dims, labels: boo
       if (task === "pretraining") {
         const pooled = (outputs.pooler_output = pooler(ctx, out, enc.inputIds));
         outputs.seq_relationship_logits = linear(ctx, pooled, "cls.seq_relationship", h, 2);
+        outputs.nsp_predictions = g.argMax(outputs.seq_relationship_logits, -1);
         if (labels) {
           inputs.next_sentence_label = g.input("next_sentence_label", "int64", [dims.batch]);
           losses.nsp_loss = crossEntropy(g, outputs.seq_relationship_logits, inputs.next_sentence_label);

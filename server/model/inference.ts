@@ -13,7 +13,7 @@ export interface InferenceGraphOptions {
   dims?: Partial<Dims>;
 }
 
-const HIDDEN_STATES = ["last_hidden_state", "embedding_output", "pooler_output"];
+const HIDDEN_STATES = ["last_hidden_state", "embedding_output", "pooler_output", "mlm_predictions", "nsp_predictions"];
 
 export function buildInferenceGraph(cfg: BertConfig, task: Task, params: ParamStore, opts: InferenceGraphOptions = {}): Uint8Array {
   const g = new Graph(`bert_${task}_inference`);

@@ -151,6 +151,26 @@ export class BertTokenizer {
     return result;
   }
 
+  /** Token ids of many texts, without special tokens or truncation (for corpora). */
+  tokenizeBatch(texts: string[]): Promise<Int32Array[]> {
+    const run = async (): Promise<Int32Array[]> => {
+      if (this.truncation !== undefined) {
+        this.tok.disableTruncation();
+        this.truncation = undefined;
+      }
+      const enc = await this.tok.encodeBatch(texts, { addSpecialTokens: false });
+      return enc.map((e) => Int32Array.from(e.getIds()));
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  /** 1 for word-piece continuations ("##..."), per id: for whole-word masking. */
+  continuationMask(): Uint8Array {
+    return Uint8Array.from(this.vocab, (t) => (t.startsWith("##") ? 1 : 0));
+  }
+
   idToToken(id: number): string {
     return this.vocab[id] ?? "[UNK]";
   }

@@ -30,8 +30,9 @@ export const DEFAULT_ADAMW: AdamWConfig = {
  * - `accumulate`: adds this micro-batch's gradients to `acc.<name>` → `acc_out.<name>`.
  * - `step`: clips and applies AdamW: `<name>` → `new.<name>`, `m.`/`v.` → `new_m.`/`new_v.`;
  *   with `withAccumulator`, the gradients in `acc.<name>` are added first.
+ * - `eval`: forward and losses only (held-out evaluation), parameters still graph inputs.
  */
-export type TrainMode = "grads" | "accumulate" | "step";
+export type TrainMode = "grads" | "accumulate" | "step" | "eval";
 
 export interface TrainGraphOptions {
   mode: TrainMode;
@@ -82,6 +83,7 @@ export function buildTrainGraph(cfg: BertConfig, task: Task, opts: TrainGraphOpt
     outputs.push(name);
   }
 
+  if (opts.mode === "eval") return { model: g.toModel(), params: shapes, outputs };
   const scale = opts.mode === "grads" ? undefined : g.input("loss_scale", "float32", []);
   const grads = gradients(g, tg.losses.loss, [...params.values()], scale);
 

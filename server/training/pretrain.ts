@@ -1,0 +1,276 @@
+// Pretraining on a folder of text: corpus → tokenizer → MLM/NSP instances → training steps, with a
+// held-out split, checkpoints (an HF folder plus optimizer and trainer state), metrics.jsonl and resume.
+import { promises as fs } from "node:fs";
+import * as path from "node:path";
+import * as ort from "onnxruntime-node";
+import { bertConfig, PRESETS, readConfig, writeConfig, type BertConfig } from "../model/config.js";
+import { architectureOf } from "../model/heads.js";
+import { CheckpointError, initParams, loadParams, ParamStore, paramShapes, requireComplete, saveParams } from "../model/params.js";
+import { readSafetensors, writeSafetensors } from "../model/safetensors.js";
+import { createSession, type Device } from "../model/session.js";
+import { writeFileAtomic } from "../util/fs.js";
+import { Rng } from "../util/rng.js";
+import { CorpusError, documents } from "./corpus.js";
+import { Optimizer } from "./optimizer.js";
+import { collate, createInstances, DEFAULT_PRETRAINING, type Document, type Instance, type PretrainingOptions, type SpecialIds } from "./pretraining-data.js";
+import { getScheduler } from "./schedules.js";
+import { BertTokenizer } from "./tokenizer.js";
+import { buildTrainGraph } from "./train-graph.js";
+
+export interface PretrainOptions {
+  corpus: string;
+  out: string;
+  vocab: string;
+  preset: keyof typeof PRESETS;
+  steps: number;
+  batch: number;
+  seq: number;
+  lr: number;
+  schedule: string;
+  warmupSteps: number;
+  seed: number;
+  evalEvery: number;
+  checkpointEvery: number;
+  logEvery: number;
+  resume: boolean;
+  device: Device;
+  cased: boolean;
+  /** Fraction of documents held out for evaluation. */
+  heldOut: number;
+  signal?: AbortSignal;
+  onProgress?: (p: Progress) => void;
+  onMessage?: (m: string) => void;
+}
+
+export interface Progress {
+  step: number;
+  steps: number;
+  loss: number;
+  mlm_acc: number;
+  nsp_acc: number;
+  tokens_per_s: number;
+  eta_s: number;
+}
+
+export interface Metrics {
+  step: number;
+  [name: string]: number;
+}
+
+interface TrainerState {
+  step: number;
+  epoch: number;
+  /** Index of the next batch within the epoch's shuffled instances. */
+  batchInEpoch: number;
+  seed: number;
+  rng: number[];
+}
+
+export class PretrainError extends Error {}
+
+/** Reads and tokenizes the corpus into documents of sentence id arrays. */
+export async function tokenizeCorpus(dir: string, tok: BertTokenizer, warn: (m: string) => void): Promise<{ docs: Document[]; bytes: number }> {
+  const docs: Document[] = [];
+  let bytes = 0;
+  for await (const doc of documents(dir, { warn })) {
+    bytes += doc.reduce((n, s) => n + Buffer.byteLength(s) + 1, 0);
+    const ids = (await tok.tokenizeBatch(doc)).filter((s) => s.length > 0);
+    if (ids.length) docs.push(ids);
+  }
+  return { docs, bytes };
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.stat(file).then(() => true, () => false);
+}
+
+export async function pretrain(o: PretrainOptions): Promise<{ metrics: Metrics[]; stopped: boolean }> {
+  const say = o.onMessage ?? (() => undefined);
+  const tok = await BertTokenizer.fromVocabFile(o.vocab, { lowercase: !o.cased });
+  const t0 = Date.now();
+  const { docs, bytes } = await tokenizeCorpus(o.corpus, tok, say);
+  const tokens = docs.reduce((n, d) => n + d.reduce((m, s) => m + s.length, 0), 0);
+  if (tokens === 0) throw new CorpusError(`${o.corpus}: no text found (looked for ${[".txt", ".md", ".rst", ".tex", ".tokens"].join(" ")} and UTF-8 files)`);
+  say(`corpus: ${docs.length} documents, ${tokens} tokens, ${(bytes / 1048576).toFixed(1)} MB in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  if (docs.length < 4) throw new CorpusError(`${o.corpus}: next-sentence prediction needs at least 4 documents (2 held out), found ${docs.length}`);
+  const heldCount = Math.max(2, Math.round(docs.length * o.heldOut));
+  const train = docs.slice(0, docs.length - heldCount);
+  const held = docs.slice(docs.length - heldCount);
+
+  const special: SpecialIds = { cls: tok.clsId, sep: tok.sepId, mask: tok.maskId, pad: tok.padId, vocabSize: tok.vocabSize, isContinuation: tok.continuationMask() };
+  const data: PretrainingOptions = { ...DEFAULT_PRETRAINING, maxSeqLength: o.seq, maxPredictionsPerSeq: Math.max(1, Math.round(o.seq * 0.15)) };
+  const dims = { batch: o.batch, seq: o.seq, predictions: o.batch * data.maxPredictionsPerSeq };
+
+  await fs.mkdir(o.out, { recursive: true });
+  let cfg: BertConfig;
+  let params: ParamStore;
+  let state: TrainerState = { step: 0, epoch: 0, batchInEpoch: 0, seed: o.seed, rng: new Rng(o.seed).getState() };
+  let m: ParamStore | undefined;
+  let v: ParamStore | undefined;
+  if (o.resume && (await exists(path.join(o.out, "trainer_state.json")))) {
+    try {
+      cfg = await readConfig(o.out);
+      params = ParamStore.fromShapes(paramShapes(cfg, "pretraining"));
+      requireComplete(loadParams(params, (await readSafetensors(path.join(o.out, "model.safetensors"))).tensors, "model.safetensors"), o.out);
+      const moments = (await readSafetensors(path.join(o.out, "optimizer.safetensors"))).tensors;
+      m = params.like();
+      v = params.like();
+      for (const [prefix, store] of [["m.", m], ["v.", v]] as const) {
+        const named = new Map([...moments].filter(([k]) => k.startsWith(prefix)).map(([k, t]) => [k.slice(2), t]));
+        requireComplete(loadParams(store, named, "optimizer.safetensors"), `${o.out}/optimizer.safetensors`);
+      }
+      state = JSON.parse(await fs.readFile(path.join(o.out, "trainer_state.json"), "utf8")) as TrainerState;
+      if (cfg.vocabSize !== tok.vocabSize) throw new CheckpointError(`vocabulary has ${tok.vocabSize} tokens, the checkpoint ${cfg.vocabSize}`);
+    } catch (e) {
+      throw new PretrainError(`cannot resume from ${o.out}: ${(e as Error).message}. The checkpoint was left as it is.`);
+    }
+    say(`resuming at step ${state.step}`);
+  } else {
+    if (await exists(path.join(o.out, "trainer_state.json"))) {
+      throw new PretrainError(`${o.out} already holds a training run: pass --resume to continue it, or choose another --out`);
+    }
+    await fs.rm(path.join(o.out, "metrics.jsonl"), { force: true });
+    cfg = bertConfig({ ...PRESETS[o.preset], vocabSize: tok.vocabSize, architectures: [architectureOf("pretraining")] });
+    params = ParamStore.fromShapes(paramShapes(cfg, "pretraining"));
+    initParams(params, cfg, o.seed);
+  }
+  if (o.seq > cfg.maxPositionEmbeddings) throw new PretrainError(`--seq ${o.seq} is longer than the model's ${cfg.maxPositionEmbeddings} positions`);
+
+  const opt = await Optimizer.create(cfg, params, { task: "pretraining", dims, device: o.device, dropoutSeed: o.seed + state.step, expose: ["mlm_predictions", "nsp_predictions"] });
+  if (m && v) {
+    opt.m.data.set(m.data);
+    opt.v.data.set(v.data);
+  }
+  opt.t = state.step;
+  const evalGraph = buildTrainGraph(cfg, "pretraining", { mode: "eval", dims, dropout: false, expose: ["mlm_predictions", "nsp_predictions"] });
+  const evalSession = (await createSession(evalGraph.model, { device: o.device })).session;
+  const schedule = getScheduler(o.schedule, o.lr, { warmupSteps: o.warmupSteps, trainingSteps: o.steps });
+  const rng = new Rng(0);
+  rng.setState(state.rng);
+  const metricsFile = path.join(o.out, "metrics.jsonl");
+  const metrics: Metrics[] = [];
+
+  // Held-out batches are fixed (their own seed) so evaluations are comparable across steps.
+  const heldInstances = createInstances(held, data, special, new Rng(o.seed + 1)).slice(0, o.batch * 8);
+  const evaluate = async (): Promise<Record<string, number>> => {
+    const r = new Rng(o.seed + 2);
+    let n = 0;
+    const sum = { loss: 0, mlm_loss: 0, nsp_loss: 0, mlm_correct: 0, mlm_count: 0, nsp_correct: 0, nsp_count: 0 };
+    for (let i = 0; i + o.batch <= heldInstances.length; i += o.batch) {
+      const feeds = collate(heldInstances.slice(i, i + o.batch), data, special, r);
+      const paramFeeds: Record<string, ort.Tensor> = {};
+      for (const s of opt.params.specs) paramFeeds[s.name] = new ort.Tensor("float32", opt.params.view(s.name), s.shape);
+      const out = await evalSession.run({ ...feeds, ...paramFeeds });
+      sum.loss += Number(out.loss.data[0]);
+      sum.mlm_loss += Number(out.mlm_loss.data[0]);
+      sum.nsp_loss += Number(out.nsp_loss.data[0]);
+      accuracy(feeds, out, sum);
+      n++;
+    }
+    if (n === 0) return {};
+    return {
+      eval_loss: sum.loss / n,
+      eval_mlm_loss: sum.mlm_loss / n,
+      eval_mlm_perplexity: Math.exp(sum.mlm_loss / n),
+      eval_nsp_loss: sum.nsp_loss / n,
+      eval_mlm_acc: sum.mlm_correct / Math.max(1, sum.mlm_count),
+      eval_nsp_acc: sum.nsp_correct / Math.max(1, sum.nsp_count),
+    };
+  };
+
+  const saveCheckpoint = async () => {
+    await writeConfig(o.out, cfg);
+    await saveParams(opt.params, path.join(o.out, "model.safetensors"));
+    await writeSafetensors(
+      path.join(o.out, "optimizer.safetensors"),
+      opt.params.specs.flatMap((s) => [
+        [`m.${s.name}`, { dtype: "F32" as const, shape: s.shape, data: opt.m.view(s.name) }],
+        [`v.${s.name}`, { dtype: "F32" as const, shape: s.shape, data: opt.v.view(s.name) }],
+      ]),
+    );
+    await tok.save(o.out);
+    await writeFileAtomic(path.join(o.out, "trainer_state.json"), JSON.stringify({ ...state, rng: rng.getState() }, null, 2) + "\n");
+  };
+
+  let instances: Instance[] = [];
+  let epochOf = -1;
+  const window = { tokens: 0, start: Date.now(), loss: 0, mlm: 0, nsp: 0, mlmLoss: 0, nspLoss: 0, n: 0, mlm_correct: 0, mlm_count: 0, nsp_correct: 0, nsp_count: 0 };
+  const runStart = Date.now();
+  const startStep = state.step;
+  let stopped = false;
+  while (state.step < o.steps) {
+    if (o.signal?.aborted) {
+      stopped = true;
+      break;
+    }
+    if (epochOf !== state.epoch) {
+      // The epoch's instances come from their own seed: a resumed run rebuilds exactly the same ones.
+      instances = createInstances(train, data, special, new Rng(o.seed * 1000003 + state.epoch));
+      if (instances.length < o.batch) throw new PretrainError(`the corpus makes ${instances.length} training examples, fewer than one batch of ${o.batch}`);
+      epochOf = state.epoch;
+    }
+    const start = state.batchInEpoch * o.batch;
+    if (start + o.batch > instances.length) {
+      state.epoch++;
+      state.batchInEpoch = 0;
+      continue;
+    }
+    const feeds = collate(instances.slice(start, start + o.batch), data, special, rng);
+    const r = await opt.step([feeds], schedule(state.step));
+    state.step++;
+    state.batchInEpoch++;
+    window.tokens += o.batch * o.seq;
+    window.loss += r.scalars.loss;
+    window.mlmLoss += r.scalars.mlm_loss;
+    window.nspLoss += r.scalars.nsp_loss;
+    window.n++;
+    accuracy(feeds, r.outputs, window);
+    const last = state.step === o.steps;
+    if (state.step % o.logEvery === 0 || last) {
+      const seconds = (Date.now() - window.start) / 1000;
+      const row: Metrics = {
+        step: state.step,
+        loss: window.loss / window.n,
+        mlm_loss: window.mlmLoss / window.n,
+        nsp_loss: window.nspLoss / window.n,
+        mlm_acc: window.mlm_correct / Math.max(1, window.mlm_count),
+        nsp_acc: window.nsp_correct / Math.max(1, window.nsp_count),
+        lr: schedule(state.step - 1),
+        tokens_per_s: window.tokens / seconds,
+        epoch: state.epoch,
+      };
+      if (state.step % o.evalEvery === 0 || last) Object.assign(row, await evaluate());
+      metrics.push(row);
+      await fs.appendFile(metricsFile, JSON.stringify(row) + "\n");
+      const perStep = (Date.now() - runStart) / 1000 / (state.step - startStep);
+      o.onProgress?.({ step: state.step, steps: o.steps, loss: row.loss, mlm_acc: row.mlm_acc, nsp_acc: row.nsp_acc, tokens_per_s: row.tokens_per_s, eta_s: perStep * (o.steps - state.step) });
+      Object.assign(window, { tokens: 0, start: Date.now(), loss: 0, mlmLoss: 0, nspLoss: 0, n: 0, mlm_correct: 0, mlm_count: 0, nsp_correct: 0, nsp_count: 0 });
+    }
+    if (state.step % o.checkpointEvery === 0) await saveCheckpoint();
+  }
+  await saveCheckpoint();
+  await opt.release();
+  await evalSession.release();
+  return { metrics, stopped };
+}
+
+/** Adds MLM and NSP hits of a batch (predictions from the graph's ArgMax outputs) to `acc`. */
+function accuracy(
+  feeds: Record<string, ort.Tensor>,
+  out: Record<string, ort.Tensor>,
+  acc: { mlm_correct: number; mlm_count: number; nsp_correct: number; nsp_count: number },
+): void {
+  const labels = feeds.masked_lm_labels.data as BigInt64Array;
+  const pred = out.mlm_predictions.data as BigInt64Array;
+  for (let i = 0; i < labels.length; i++) {
+    if (labels[i] < 0n) continue;
+    acc.mlm_count++;
+    if (pred[i] === labels[i]) acc.mlm_correct++;
+  }
+  const nl = feeds.next_sentence_label.data as BigInt64Array;
+  const np = out.nsp_predictions.data as BigInt64Array;
+  for (let i = 0; i < nl.length; i++) {
+    acc.nsp_count++;
+    if (np[i] === nl[i]) acc.nsp_correct++;
+  }
+}

@@ -1,0 +1,181 @@
+// MLM + NSP examples as Google's create_pretraining_data.py makes them, on token ids:
+// segments pack sentences up to max_seq_length (shorter with short_seq_prob), B is the true continuation
+// half the time and a span of another document otherwise, and 15% of tokens are predicted (80% [MASK],
+// 10% a random token, 10% kept), at most max_predictions_per_seq, optionally whole words.
+// Masks are drawn when a batch is built, so every epoch sees fresh ones (dynamic masking).
+import * as ort from "onnxruntime-node";
+import { Rng } from "../util/rng.js";
+
+/** A document: its sentences, each an array of token ids (no special tokens). */
+export type Document = Int32Array[];
+
+export interface Instance {
+  /** [CLS] A [SEP] B [SEP], unmasked. */
+  ids: Int32Array;
+  /** Index of the first token of segment B. */
+  bStart: number;
+  /** 1 when B is a random span from another document (HF next_sentence_label = 1). */
+  isRandomNext: number;
+}
+
+export interface PretrainingOptions {
+  maxSeqLength: number;
+  shortSeqProb: number;
+  maskedLmProb: number;
+  maxPredictionsPerSeq: number;
+  wholeWordMask: boolean;
+}
+
+export const DEFAULT_PRETRAINING: PretrainingOptions = {
+  maxSeqLength: 128,
+  shortSeqProb: 0.1,
+  maskedLmProb: 0.15,
+  maxPredictionsPerSeq: 20,
+  wholeWordMask: false,
+};
+
+export interface SpecialIds {
+  cls: number;
+  sep: number;
+  mask: number;
+  pad: number;
+  vocabSize: number;
+  /** Marks word-piece continuations ("##..."), for whole-word masking. */
+  isContinuation?: Uint8Array;
+}
+
+function randInt(rng: Rng, lo: number, hi: number): number {
+  // inclusive bounds, as Python's random.randint
+  return lo + rng.int(hi - lo + 1);
+}
+
+/** Truncates the longer of a and b, one token at a time from a random end, until they fit. */
+function truncatePair(a: number[], b: number[], maxTokens: number, rng: Rng): void {
+  while (a.length + b.length > maxTokens) {
+    const t = a.length > b.length ? a : b;
+    if (rng.uniform() < 0.5) t.shift();
+    else t.pop();
+  }
+}
+
+/** The instances of one document (create_instances_from_document). */
+export function instancesFromDocument(docs: Document[], index: number, opts: PretrainingOptions, special: SpecialIds, rng: Rng): Instance[] {
+  const doc = docs[index];
+  const maxTokens = opts.maxSeqLength - 3;
+  const target = rng.uniform() < opts.shortSeqProb ? randInt(rng, 2, maxTokens) : maxTokens;
+  const out: Instance[] = [];
+  let chunk: Int32Array[] = [];
+  let length = 0;
+  for (let i = 0; i < doc.length; i++) {
+    chunk.push(doc[i]);
+    length += doc[i].length;
+    if (i !== doc.length - 1 && length < target) continue;
+    if (chunk.length > 0) {
+      const aEnd = chunk.length >= 2 ? randInt(rng, 1, chunk.length - 1) : 1;
+      const a: number[] = chunk.slice(0, aEnd).flatMap((s) => Array.from(s));
+      let b: number[] = [];
+      let isRandomNext = 0;
+      if ((chunk.length === 1 || rng.uniform() < 0.5) && docs.length > 1) {
+        isRandomNext = 1;
+        const targetB = target - a.length;
+        let other = index;
+        for (let tries = 0; tries < 10 && other === index; tries++) other = randInt(rng, 0, docs.length - 1);
+        if (other === index) other = (index + 1) % docs.length;
+        const randomDoc = docs[other];
+        for (let j = randInt(rng, 0, randomDoc.length - 1); j < randomDoc.length; j++) {
+          b.push(...randomDoc[j]);
+          if (b.length >= targetB) break;
+        }
+        i -= chunk.length - aEnd; // the unused segments go back into the pool
+      } else {
+        b = chunk.slice(aEnd).flatMap((s) => Array.from(s));
+      }
+      truncatePair(a, b, maxTokens, rng);
+      if (a.length >= 1 && b.length >= 1) {
+        const ids = Int32Array.from([special.cls, ...a, special.sep, ...b, special.sep]);
+        out.push({ ids, bStart: a.length + 2, isRandomNext });
+      }
+    }
+    chunk = [];
+    length = 0;
+  }
+  return out;
+}
+
+/** All instances of an epoch, shuffled. */
+export function createInstances(docs: Document[], opts: PretrainingOptions, special: SpecialIds, rng: Rng): Instance[] {
+  const all: Instance[] = [];
+  for (let d = 0; d < docs.length; d++) for (const inst of instancesFromDocument(docs, d, opts, special, rng)) all.push(inst);
+  return rng.shuffle(all);
+}
+
+export interface Masked {
+  ids: Int32Array;
+  /** Positions (ascending) and original ids of the predicted tokens. */
+  positions: number[];
+  labels: number[];
+}
+
+/** create_masked_lm_predictions: 15% of the non-special tokens, 80/10/10, whole words optionally. */
+export function maskTokens(ids: Int32Array, opts: PretrainingOptions, special: SpecialIds, rng: Rng): Masked {
+  const candidates: number[][] = [];
+  for (let i = 0; i < ids.length; i++) {
+    const t = ids[i];
+    if (t === special.cls || t === special.sep || t === special.pad) continue;
+    if (opts.wholeWordMask && candidates.length > 0 && special.isContinuation?.[t]) candidates[candidates.length - 1].push(i);
+    else candidates.push([i]);
+  }
+  rng.shuffle(candidates);
+  const out = Int32Array.from(ids);
+  const numToPredict = Math.min(opts.maxPredictionsPerSeq, Math.max(1, Math.round(ids.length * opts.maskedLmProb)));
+  const picked: number[] = [];
+  for (const group of candidates) {
+    if (picked.length >= numToPredict) break;
+    if (picked.length + group.length > numToPredict) continue;
+    for (const i of group) {
+      picked.push(i);
+      if (rng.uniform() < 0.8) out[i] = special.mask;
+      else if (rng.uniform() >= 0.5) out[i] = rng.int(special.vocabSize);
+      // else: keep the original token
+    }
+  }
+  picked.sort((x, y) => x - y);
+  return { ids: out, positions: picked, labels: picked.map((i) => ids[i]) };
+}
+
+/**
+ * Graph feeds for a batch: padded to seqLength, masked positions flattened into batch*seq indices and
+ * padded to maxPredictionsPerSeq per row with label -100 (ignored by the loss).
+ */
+export function collate(instances: Instance[], opts: PretrainingOptions, special: SpecialIds, rng: Rng): Record<string, ort.Tensor> {
+  const B = instances.length;
+  const T = opts.maxSeqLength;
+  const P = opts.maxPredictionsPerSeq;
+  const ids = new BigInt64Array(B * T).fill(BigInt(special.pad));
+  const types = new BigInt64Array(B * T);
+  const mask = new BigInt64Array(B * T);
+  const positions = new BigInt64Array(B * P);
+  const labels = new BigInt64Array(B * P).fill(-100n);
+  const nsp = new BigInt64Array(B);
+  instances.forEach((inst, b) => {
+    const m = maskTokens(inst.ids, opts, special, rng);
+    for (let t = 0; t < m.ids.length; t++) {
+      ids[b * T + t] = BigInt(m.ids[t]);
+      types[b * T + t] = t >= inst.bStart ? 1n : 0n;
+      mask[b * T + t] = 1n;
+    }
+    for (let j = 0; j < P; j++) {
+      positions[b * P + j] = BigInt(b * T + (j < m.positions.length ? m.positions[j] : 0));
+      if (j < m.positions.length) labels[b * P + j] = BigInt(m.labels[j]);
+    }
+    nsp[b] = BigInt(inst.isRandomNext);
+  });
+  return {
+    input_ids: new ort.Tensor("int64", ids, [B, T]),
+    token_type_ids: new ort.Tensor("int64", types, [B, T]),
+    attention_mask: new ort.Tensor("int64", mask, [B, T]),
+    masked_positions: new ort.Tensor("int64", positions, [B * P]),
+    masked_lm_labels: new ort.Tensor("int64", labels, [B * P]),
+    next_sentence_label: new ort.Tensor("int64", nsp, [B]),
+  };
+}

@@ -1,0 +1,89 @@
+// Pretraining end to end on real text: checkpoints, metrics, resume, bad input, fill-mask on the result.
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, writeFileSync, statSync, mkdirSync } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { test } from "node:test";
+import { FillMask } from "../../server/fill-mask.js";
+import { pretrain, type PretrainOptions } from "../../server/training/pretrain.js";
+
+const SHARED = path.resolve(process.cwd(), "../shared");
+
+function workspace(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "pretrain-"));
+  mkdirSync(path.join(dir, "corpus"));
+  writeFileSync(path.join(dir, "corpus/wiki.tokens"), readFileSync(path.join(SHARED, "data/wikitext-2/wiki.valid.tokens"), "utf8").slice(0, 120_000));
+  return dir;
+}
+
+function options(dir: string, extra: Partial<PretrainOptions> = {}): PretrainOptions {
+  return {
+    corpus: path.join(dir, "corpus"),
+    out: path.join(dir, "run"),
+    vocab: path.join(SHARED, "data/vocab/bert-base-uncased-vocab.txt"),
+    preset: "tiny",
+    steps: 6,
+    batch: 4,
+    seq: 32,
+    lr: 1e-3,
+    schedule: "linear",
+    warmupSteps: 1,
+    seed: 7,
+    evalEvery: 3,
+    checkpointEvery: 3,
+    logEvery: 3,
+    resume: false,
+    device: "cpu",
+    cased: false,
+    heldOut: 0.1,
+    ...extra,
+  };
+}
+
+test("pretrain writes an HF run folder with metrics, resumes, and fill-mask reads it", async () => {
+  const dir = workspace();
+  const first = await pretrain(options(dir));
+  assert.equal(first.metrics.length, 2);
+  const run = path.join(dir, "run");
+  for (const f of ["config.json", "model.safetensors", "vocab.txt", "tokenizer.json", "optimizer.safetensors", "trainer_state.json", "metrics.jsonl"]) {
+    assert.ok(statSync(path.join(run, f)).size > 0, f);
+  }
+  const rows = readFileSync(path.join(run, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(rows.map((r) => r.step), [3, 6]);
+  for (const k of ["loss", "mlm_loss", "nsp_loss", "mlm_acc", "nsp_acc", "lr", "tokens_per_s", "eval_mlm_acc", "eval_nsp_acc", "eval_mlm_perplexity"]) assert.ok(Number.isFinite(rows[1][k]), k);
+  assert.deepEqual(JSON.parse(readFileSync(path.join(run, "config.json"), "utf8")).architectures, ["BertForPreTraining"]);
+
+  await assert.rejects(pretrain(options(dir)), /already holds a training run: pass --resume/);
+  const resumed = await pretrain(options(dir, { resume: true, steps: 9 }));
+  assert.deepEqual(resumed.metrics.map((m) => m.step), [9]);
+  assert.equal(JSON.parse(readFileSync(path.join(run, "trainer_state.json"), "utf8")).step, 9);
+
+  const fm = await FillMask.load(run);
+  const preds = await fm.predict("the [MASK] was built in [MASK] .", 3);
+  assert.equal(preds.length, 2);
+  for (const p of preds) {
+    assert.equal(p.length, 3);
+    assert.ok(p[0].score >= p[1].score && p[1].score >= p[2].score && p[0].score <= 1);
+  }
+  await assert.rejects(fm.predict("no mask here"), /no \[MASK\]/);
+  await fm.release();
+});
+
+test("resume on a corrupt checkpoint is one clear error and keeps the files", async () => {
+  const dir = workspace();
+  await pretrain(options(dir, { steps: 3 }));
+  const run = path.join(dir, "run");
+  const model = readFileSync(path.join(run, "model.safetensors"));
+  writeFileSync(path.join(run, "optimizer.safetensors"), "not a safetensors file");
+  await assert.rejects(pretrain(options(dir, { resume: true, steps: 6 })), /cannot resume from .*optimizer\.safetensors.*left as it is/);
+  assert.deepEqual(readFileSync(path.join(run, "model.safetensors")), model);
+});
+
+test("an empty folder or a folder of binaries is a clear error", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "empty-"));
+  mkdirSync(path.join(dir, "corpus"));
+  await assert.rejects(pretrain(options(dir)), /no text found/);
+  writeFileSync(path.join(dir, "corpus/a.bin"), Buffer.from([0, 1, 2, 3, 0, 0, 255]));
+  writeFileSync(path.join(dir, "corpus/b.txt"), Buffer.from([0xff, 0xfe, 0, 0x41]));
+  await assert.rejects(pretrain(options(dir)), /no text found/);
+});

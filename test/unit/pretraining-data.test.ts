@@ -1,0 +1,143 @@
+// MLM + NSP examples (create_pretraining_data rules) and the corpus reader, on real text.
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { test } from "node:test";
+import { documents, gitignoreMatcher, splitSentences, textFiles } from "../../server/training/corpus.js";
+import { collate, createInstances, DEFAULT_PRETRAINING, maskTokens, type SpecialIds } from "../../server/training/pretraining-data.js";
+import { tokenizeCorpus } from "../../server/training/pretrain.js";
+import { BertTokenizer } from "../../server/training/tokenizer.js";
+import { Rng } from "../../server/util/rng.js";
+
+const SHARED = path.resolve(process.cwd(), "../shared");
+const opts = { ...DEFAULT_PRETRAINING, maxSeqLength: 64, maxPredictionsPerSeq: 10 };
+
+async function corpus() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "corpus-"));
+  const { readFileSync } = await import("node:fs");
+  writeFileSync(path.join(dir, "wiki.valid.tokens"), readFileSync(path.join(SHARED, "data/wikitext-2/wiki.valid.tokens"), "utf8").slice(0, 200_000));
+  const tok = await BertTokenizer.fromVocabFile(path.join(SHARED, "data/vocab/bert-base-uncased-vocab.txt"));
+  const { docs } = await tokenizeCorpus(dir, tok, () => undefined);
+  const special: SpecialIds = { cls: tok.clsId, sep: tok.sepId, mask: tok.maskId, pad: tok.padId, vocabSize: tok.vocabSize, isContinuation: tok.continuationMask() };
+  return { docs, tok, special };
+}
+
+test("instances: [CLS] A [SEP] B [SEP] within max_seq_length, NSP half random", async () => {
+  const { docs, special } = await corpus();
+  assert.ok(docs.length > 5, `${docs.length} documents`);
+  const instances = createInstances(docs, opts, special, new Rng(1));
+  assert.ok(instances.length > 100);
+  let random = 0;
+  for (const inst of instances) {
+    assert.ok(inst.ids.length <= 64);
+    assert.equal(inst.ids[0], special.cls);
+    assert.equal(inst.ids[inst.bStart - 1], special.sep);
+    assert.equal(inst.ids[inst.ids.length - 1], special.sep);
+    assert.ok(inst.bStart >= 3 && inst.bStart < inst.ids.length - 1, "both segments non-empty");
+    random += inst.isRandomNext;
+  }
+  const share = random / instances.length;
+  assert.ok(share > 0.4 && share < 0.65, `random-next share ${share}`);
+  assert.deepEqual(createInstances(docs, opts, special, new Rng(1)).map((i) => [...i.ids]), instances.map((i) => [...i.ids]), "seeded: reproducible");
+});
+
+test("masking: 15% of tokens, at most max_predictions, 80% [MASK] / 10% random / 10% kept", async () => {
+  const { docs, special } = await corpus();
+  const instances = createInstances(docs, opts, special, new Rng(2));
+  const rng = new Rng(3);
+  let masked = 0, kept = 0, randomized = 0;
+  for (const inst of instances) {
+    const m = maskTokens(inst.ids, opts, special, rng);
+    assert.equal(m.positions.length, Math.min(10, Math.max(1, Math.round(inst.ids.length * 0.15))));
+    assert.deepEqual([...m.positions].sort((a, b) => a - b), m.positions);
+    m.positions.forEach((p, j) => {
+      assert.notEqual(inst.ids[p], special.cls);
+      assert.notEqual(inst.ids[p], special.sep);
+      assert.equal(m.labels[j], inst.ids[p]);
+      if (m.ids[p] === special.mask) masked++;
+      else if (m.ids[p] === inst.ids[p]) kept++;
+      else randomized++;
+    });
+  }
+  const n = masked + kept + randomized;
+  assert.ok(Math.abs(masked / n - 0.8) < 0.02, `[MASK] share ${masked / n}`);
+  assert.ok(Math.abs(kept / n - 0.1) < 0.02, `kept share ${kept / n}`);
+  assert.ok(Math.abs(randomized / n - 0.1) < 0.02, `random share ${randomized / n}`);
+  // fresh masks for the same instance on the next draw (dynamic masking)
+  const a = maskTokens(instances[0].ids, opts, special, rng).positions.join();
+  const b = maskTokens(instances[0].ids, opts, special, rng).positions.join();
+  const c = maskTokens(instances[0].ids, opts, special, rng).positions.join();
+  assert.ok(a !== b || b !== c);
+});
+
+test("whole-word masking masks every piece of a chosen word", async () => {
+  const { tok, special } = await corpus();
+  const e = await tok.encode("unbelievably tokenization hyperparameters supercalifragilistic");
+  const ids = Int32Array.from(e.ids);
+  for (let seed = 0; seed < 20; seed++) {
+    const m = maskTokens(ids, { ...opts, wholeWordMask: true, maxPredictionsPerSeq: 20, maskedLmProb: 0.3 }, special, new Rng(seed));
+    const words = new Set(m.positions.map((p) => e.wordIds[p]));
+    for (const w of words) {
+      const pieces = e.wordIds.flatMap((x, i) => (x === w ? [i] : []));
+      for (const p of pieces) assert.ok(m.positions.includes(p), `word ${w} masked whole`);
+    }
+  }
+});
+
+test("collate: padded batch, flat masked positions, -100 padding labels", async () => {
+  const { docs, special } = await corpus();
+  const instances = createInstances(docs, opts, special, new Rng(4)).slice(0, 4);
+  const feeds = collate(instances, opts, special, new Rng(5));
+  assert.deepEqual([...feeds.input_ids.dims], [4, 64]);
+  assert.deepEqual([...feeds.masked_positions.dims], [40]);
+  const pos = feeds.masked_positions.data as BigInt64Array;
+  const labels = feeds.masked_lm_labels.data as BigInt64Array;
+  for (let j = 0; j < 40; j++) {
+    const row = Math.floor(j / 10);
+    assert.ok(pos[j] >= BigInt(row * 64) && pos[j] < BigInt((row + 1) * 64));
+    if (labels[j] !== -100n) assert.equal((feeds.input_ids.data as BigInt64Array)[Number(pos[j])] === BigInt(special.cls), false);
+  }
+});
+
+test("corpus: text files by extension and content, .gitignore, skipped folders, binaries, size limit", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "ws-"));
+  mkdirSync(path.join(dir, "docs"));
+  mkdirSync(path.join(dir, "node_modules/pkg"), { recursive: true });
+  mkdirSync(path.join(dir, "ignored"));
+  writeFileSync(path.join(dir, ".gitignore"), "ignored/\n*.log\n");
+  writeFileSync(path.join(dir, "docs/a.md"), "# Title\nFirst sentence. Second one!\n");
+  writeFileSync(path.join(dir, "notes"), "plain text without extension.\n");
+  writeFileSync(path.join(dir, "node_modules/pkg/readme.md"), "not corpus\n");
+  writeFileSync(path.join(dir, "ignored/b.txt"), "ignored\n");
+  writeFileSync(path.join(dir, "x.log"), "ignored log\n");
+  writeFileSync(path.join(dir, "code.ts"), "// code is not corpus\n");
+  writeFileSync(path.join(dir, "blob.txt"), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 1, 2]));
+  writeFileSync(path.join(dir, "latin1.txt"), Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x20, 0x63, 0x61, 0x66, 0xe9, 0x20, 0x61, 0x61, 0x61, 0x61, 0x61]));
+  writeFileSync(path.join(dir, "big.txt"), "x".repeat(2048));
+  const warnings: string[] = [];
+  const files: string[] = [];
+  for await (const f of textFiles(dir, { maxFileBytes: 1024, warn: (m) => warnings.push(m) })) files.push(path.relative(dir, f));
+  assert.deepEqual(files, ["notes", "docs/a.md"]);
+  assert.ok(warnings.some((w) => w.includes("big.txt") && w.includes("file limit")));
+  assert.ok(warnings.some((w) => w.includes("blob.txt") && w.includes("not UTF-8")));
+  assert.ok(warnings.some((w) => w.includes("latin1.txt") && w.includes("not UTF-8")));
+  const docs: string[][] = [];
+  for await (const d of documents(dir, { maxFileBytes: 1024 })) docs.push(d);
+  assert.deepEqual(docs, [["plain text without extension."], ["First sentence.", "Second one!"]]);
+});
+
+test("sentence splitting: Latin and CJK punctuation", () => {
+  assert.deepEqual(splitSentences("It rained. Then it stopped! Did it? Yes"), ["It rained.", "Then it stopped!", "Did it?", "Yes"]);
+  assert.deepEqual(splitSentences("气和玉烛。睿化著鸿明！好吗？"), ["气和玉烛。", "睿化著鸿明！", "好吗？"]);
+  assert.deepEqual(splitSentences("3.14 is pi. E.g. this one. \"Quoted.\" Next"), ["3.14 is pi.", "E.g. this one.", "\"Quoted.\"", "Next"]);
+  assert.deepEqual(splitSentences("The lobster is blue . It turns red ."), ["The lobster is blue .", "It turns red ."]);
+});
+
+test("gitignore patterns", () => {
+  const ig = gitignoreMatcher("build/\n*.tmp\n/root-only.txt\n!keep.tmp\ndocs/**/draft.md\n");
+  assert.ok(ig("build", true) && !ig("build", false));
+  assert.ok(ig("a/b/c.tmp", false) && !ig("keep.tmp", false));
+  assert.ok(ig("root-only.txt", false) && !ig("sub/root-only.txt", false));
+  assert.ok(ig("docs/x/y/draft.md", false));
+});
