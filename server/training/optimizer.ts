@@ -67,9 +67,11 @@ export class Optimizer {
   private readonly acc?: { store: ParamStore; asInputs: Record<string, ort.Tensor>; asOutputs: Record<string, ort.Tensor> };
 
   private constructor(
+    private readonly cfg: BertConfig,
+    private readonly opts: OptimizerOptions,
     readonly adamw: AdamWConfig,
-    private readonly stepSession: ort.InferenceSession,
-    private readonly accumulateSession: ort.InferenceSession | undefined,
+    private stepSession: ort.InferenceSession,
+    private accumulateSession: ort.InferenceSession | undefined,
     readonly accumulationSteps: number,
     params: ParamStore,
     readonly provider: string,
@@ -92,29 +94,44 @@ export class Optimizer {
    * place when its layout is the graph's (stores from `paramShapes` are); otherwise it works on a copy.
    */
   static async create(cfg: BertConfig, params: ParamStore, opts: OptimizerOptions): Promise<Optimizer> {
-    const adamw = opts.adamw ?? DEFAULT_ADAMW;
     const k = opts.accumulationSteps ?? 1;
     if (!Number.isInteger(k) || k < 1) throw new Error(`gradient accumulation steps must be a positive integer, got ${k}`);
-    const common = { dims: opts.dims, dropout: opts.dropout ?? true, dropoutSeed: opts.dropoutSeed, adamw, expose: opts.expose };
-    const step = buildTrainGraph(cfg, opts.task, { ...common, mode: "step", withAccumulator: k > 1 });
-    for (const p of step.params) {
+    const { step, accumulate, provider, layout } = await Optimizer.sessions(cfg, opts, opts.dropoutSeed);
+    for (const p of layout) {
       const have = params.byName.get(p.name);
       if (!have || have.shape.join() !== p.shape.join()) throw new Error(`parameter ${p.name} [${p.shape}] is not in the given parameters`);
     }
-    const sessionCfg = { device: opts.device, threads: opts.threads };
-    const { session, provider } = await createSession(step.model, sessionCfg);
-    let accumulate: ort.InferenceSession | undefined;
-    if (k > 1) {
-      const acc = buildTrainGraph(cfg, opts.task, { ...common, mode: "accumulate" });
-      accumulate = (await createSession(acc.model, sessionCfg)).session;
-    }
-    const sameLayout = step.params.length === params.specs.length && step.params.every((p, i) => p.name === params.specs[i].name);
+    const sameLayout = layout.length === params.specs.length && layout.every((p, i) => p.name === params.specs[i].name);
     let store = params;
     if (!sameLayout) {
-      store = ParamStore.fromShapes(step.params);
+      store = ParamStore.fromShapes(layout);
       for (const s of store.specs) store.view(s.name).set(params.view(s.name));
     }
-    return new Optimizer(adamw, session, accumulate, k, store, provider);
+    return new Optimizer(cfg, opts, opts.adamw ?? DEFAULT_ADAMW, step, accumulate, k, store, provider);
+  }
+
+  private static async sessions(cfg: BertConfig, opts: OptimizerOptions, dropoutSeed: number | undefined) {
+    const k = opts.accumulationSteps ?? 1;
+    const common = { dims: opts.dims, dropout: opts.dropout ?? true, dropoutSeed, adamw: opts.adamw ?? DEFAULT_ADAMW, expose: opts.expose };
+    const graph = buildTrainGraph(cfg, opts.task, { ...common, mode: "step", withAccumulator: k > 1 });
+    const sessionCfg = { device: opts.device, threads: opts.threads };
+    const { session, provider } = await createSession(graph.model, sessionCfg);
+    let accumulate: ort.InferenceSession | undefined;
+    if (k > 1) accumulate = (await createSession(buildTrainGraph(cfg, opts.task, { ...common, mode: "accumulate" }).model, sessionCfg)).session;
+    return { step: session, accumulate, provider, layout: graph.params };
+  }
+
+  /**
+   * Restarts the sessions with dropout seeded by `seed`. ONNX Runtime's Dropout draws from a generator
+   * that lives in the session, so its state cannot be saved; a trainer that reseeds at every checkpoint
+   * (seed derived from the step) makes a run resumed from a checkpoint draw the same masks as the
+   * uninterrupted run.
+   */
+  async reseed(seed: number): Promise<void> {
+    const { step, accumulate } = await Optimizer.sessions(this.cfg, this.opts, seed);
+    await this.release();
+    this.stepSession = step;
+    this.accumulateSession = accumulate;
   }
 
   get params(): ParamStore {

@@ -246,7 +246,10 @@ export async function pretrain(o: PretrainOptions): Promise<{ metrics: Metrics[]
       o.onProgress?.({ step: state.step, steps: o.steps, loss: row.loss, mlm_acc: row.mlm_acc, nsp_acc: row.nsp_acc, tokens_per_s: row.tokens_per_s, eta_s: perStep * (o.steps - state.step) });
       Object.assign(window, { tokens: 0, start: Date.now(), loss: 0, mlmLoss: 0, nspLoss: 0, n: 0, mlm_correct: 0, mlm_count: 0, nsp_correct: 0, nsp_count: 0 });
     }
-    if (state.step % o.checkpointEvery === 0) await saveCheckpoint();
+    if (state.step % o.checkpointEvery === 0 && state.step < o.steps) {
+      await saveCheckpoint();
+      await opt.reseed(o.seed + state.step); // a run resumed from here draws the same dropout masks
+    }
   }
   await saveCheckpoint();
   await opt.release();

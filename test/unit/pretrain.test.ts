@@ -69,6 +69,22 @@ test("pretrain writes an HF run folder with metrics, resumes, and fill-mask read
   await fm.release();
 });
 
+test("a run stopped at a checkpoint and resumed continues the same loss curve (dropout on)", async () => {
+  const a = workspace();
+  const whole = await pretrain(options(a));
+  const b = workspace();
+  const controller = new AbortController();
+  const first = await pretrain(options(b, { signal: controller.signal, onProgress: (p) => p.step === 3 && controller.abort() }));
+  assert.ok(first.stopped);
+  assert.deepEqual(first.metrics.map((m) => m.step), [3]);
+  const rest = await pretrain(options(b, { resume: true }));
+  assert.deepEqual(rest.metrics.map((m) => m.step), [6]);
+  for (const k of ["loss", "mlm_loss", "nsp_loss", "eval_loss"]) {
+    assert.ok(Math.abs(rest.metrics[0][k] - whole.metrics[1][k]) < 1e-5, `${k}: resumed ${rest.metrics[0][k]} vs uninterrupted ${whole.metrics[1][k]}`);
+  }
+  assert.notEqual(whole.metrics[0].loss, whole.metrics[1].loss);
+});
+
 test("resume on a corrupt checkpoint is one clear error and keeps the files", async () => {
   const dir = workspace();
   await pretrain(options(dir, { steps: 3 }));
