@@ -1,6 +1,8 @@
 // Minimal protobuf writer for the ONNX ModelProto (onnx/onnx.proto, proto2 field numbers).
 // Only what the graph builder emits: nodes, attributes, tensors, value infos, opset imports.
 
+import { ProtoWriter as Writer } from "../util/protobuf.js";
+
 export const enum DataType {
   FLOAT = 1,
   UINT8 = 2,
@@ -45,69 +47,6 @@ export interface ModelProto {
   graph: GraphProto;
   opsets: { domain: string; version: number }[];
   producer?: string;
-}
-
-/** Growable byte sink with protobuf primitives. */
-class Writer {
-  private buf = new Uint8Array(1 << 12);
-  private len = 0;
-
-  private reserve(n: number): void {
-    if (this.len + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.len + n) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.buf.subarray(0, this.len));
-    this.buf = next;
-  }
-
-  varint(v: number | bigint): void {
-    let x = BigInt.asUintN(64, BigInt(v));
-    this.reserve(10);
-    while (x >= 0x80n) {
-      this.buf[this.len++] = Number(x & 0x7fn) | 0x80;
-      x >>= 7n;
-    }
-    this.buf[this.len++] = Number(x);
-  }
-
-  tag(field: number, wire: number): void {
-    this.varint((field << 3) | wire);
-  }
-
-  int(field: number, v: number): void {
-    this.tag(field, 0);
-    this.varint(v);
-  }
-
-  float(field: number, v: number): void {
-    this.tag(field, 5);
-    this.reserve(4);
-    new DataView(this.buf.buffer).setFloat32(this.len, v, true);
-    this.len += 4;
-  }
-
-  bytes(field: number, data: Uint8Array): void {
-    this.tag(field, 2);
-    this.varint(data.length);
-    this.reserve(data.length);
-    this.buf.set(data, this.len);
-    this.len += data.length;
-  }
-
-  string(field: number, s: string): void {
-    this.bytes(field, Buffer.from(s, "utf8"));
-  }
-
-  message(field: number, write: (w: Writer) => void): void {
-    const inner = new Writer();
-    write(inner);
-    this.bytes(field, inner.finish());
-  }
-
-  finish(): Uint8Array {
-    return this.buf.subarray(0, this.len);
-  }
 }
 
 function writeTensor(w: Writer, t: TensorProto): void {

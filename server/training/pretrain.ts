@@ -14,6 +14,7 @@ import { CorpusError, documents } from "./corpus.js";
 import { Optimizer } from "./optimizer.js";
 import { collate, createInstances, DEFAULT_PRETRAINING, type Document, type Instance, type PretrainingOptions, type SpecialIds } from "./pretraining-data.js";
 import { getScheduler } from "./schedules.js";
+import { EventWriter } from "./tensorboard.js";
 import { BertTokenizer } from "./tokenizer.js";
 import { buildTrainGraph } from "./train-graph.js";
 
@@ -148,6 +149,7 @@ export async function pretrain(o: PretrainOptions): Promise<{ metrics: Metrics[]
   const rng = new Rng(0);
   rng.setState(state.rng);
   const metricsFile = path.join(o.out, "metrics.jsonl");
+  const events = await EventWriter.create(o.out);
   const metrics: Metrics[] = [];
 
   // Held-out batches are fixed (their own seed) so evaluations are comparable across steps.
@@ -242,6 +244,7 @@ export async function pretrain(o: PretrainOptions): Promise<{ metrics: Metrics[]
       if (state.step % o.evalEvery === 0 || last) Object.assign(row, await evaluate());
       metrics.push(row);
       await fs.appendFile(metricsFile, JSON.stringify(row) + "\n");
+      await events.scalars(row.step, Object.fromEntries(Object.entries(row).filter(([k]) => k !== "step" && k !== "epoch")));
       const perStep = (Date.now() - runStart) / 1000 / (state.step - startStep);
       o.onProgress?.({ step: state.step, steps: o.steps, loss: row.loss, mlm_acc: row.mlm_acc, nsp_acc: row.nsp_acc, tokens_per_s: row.tokens_per_s, eta_s: perStep * (o.steps - state.step) });
       Object.assign(window, { tokens: 0, start: Date.now(), loss: 0, mlmLoss: 0, nspLoss: 0, n: 0, mlm_correct: 0, mlm_count: 0, nsp_correct: 0, nsp_count: 0 });
