@@ -124,3 +124,34 @@ export async function benchTrain(o: BenchTrainOptions): Promise<BenchTrainResult
     provider: opt.provider,
   };
 }
+
+export interface BenchFillMaskResult {
+  model: string;
+  tokens: number;
+  runs: number;
+  p50_ms: number;
+  p90_ms: number;
+  mean_ms: number;
+  load_ms: number;
+}
+
+/** Latency of one fill-mask call (tokenize, forward, top-k) on a ~20-token sentence, after warm-up. */
+export async function benchFillMask(model: string, runs: number, device: Device): Promise<BenchFillMaskResult> {
+  const { FillMask } = await import("./fill-mask.js");
+  const t0 = performance.now();
+  const fm = await FillMask.load(model, device);
+  const loadMs = performance.now() - t0;
+  const text = "The capital of France is [MASK], and the city is famous for its museums and its food.";
+  const tokens = (await fm.tokenizer.encode(text)).ids.length;
+  for (let i = 0; i < 3; i++) await fm.predict(text);
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    await fm.predict(text);
+    times.push(performance.now() - t);
+  }
+  await fm.release();
+  times.sort((a, b) => a - b);
+  const q = (p: number) => times[Math.min(times.length - 1, Math.floor(p * times.length))];
+  return { model, tokens, runs, p50_ms: q(0.5), p90_ms: q(0.9), mean_ms: times.reduce((a, b) => a + b, 0) / runs, load_ms: loadMs };
+}

@@ -13,6 +13,8 @@ Usage:
       --intermediate I --vocab V] [--batch B] [--seq T] [--steps N] [--warmup W]
       [--device D] [--threads N] [--json]
       Full MLM+NSP training steps (forward, backward, clipping, AdamW) on random tokens.
+  bert-studio bench fill-mask --model DIR [--runs 20] [--device D] [--json]
+      Latency of one fill-mask call on a ~20-token sentence: p50/p90 ms.
 
   bert-studio tokenize --vocab FILE [--cased] --jsonl
       Reads JSON lines {"text", "text_pair"?, "max_length"?} on stdin and writes
@@ -60,7 +62,15 @@ async function parity(args: string[]): Promise<number> {
 
 async function bench(args: string[]): Promise<number> {
   const [what, ...rest] = args;
-  if (what !== "train") throw new UsageError(`unknown benchmark ${what ?? "(none)"}; try: bench train`);
+  if (what === "fill-mask") {
+    const { values } = parseArgs({ args: rest, options: { model: { type: "string" }, runs: { type: "string" }, device: { type: "string" }, json: { type: "boolean" } } });
+    if (!values.model) throw new UsageError("bench fill-mask needs --model DIR");
+    const { benchFillMask } = await import("./bench.js");
+    const r = await benchFillMask(values.model, positiveInt("runs", values.runs, 20), device(values.device));
+    process.stdout.write(values.json ? JSON.stringify(r) + "\n" : `fill-mask ${r.tokens} tokens: p50 ${r.p50_ms.toFixed(1)} ms, p90 ${r.p90_ms.toFixed(1)} ms (load ${r.load_ms.toFixed(0)} ms)\n`);
+    return 0;
+  }
+  if (what !== "train") throw new UsageError(`unknown benchmark ${what ?? "(none)"}; try: bench train, bench fill-mask`);
   const { values } = parseArgs({
     args: rest,
     options: {
