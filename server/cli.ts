@@ -24,7 +24,8 @@ Usage:
 
   bert-studio pretrain DIR --out RUN --vocab FILE [--preset tiny|small|base] [--steps N]
       [--batch B] [--seq T] [--lr LR] [--schedule NAME] [--warmup N] [--eval-every N]
-      [--checkpoint-every N] [--seed S] [--cased] [--resume] [--device D]
+      [--checkpoint-every N] [--seed S] [--cased] [--resume] [--device D] [--grad-accum K]
+      [--whole-word-mask] [--include GLOB]... [--exclude GLOB]... [--max-file-mb MB]
       MLM + NSP pretraining on the text files of DIR. RUN becomes an HF folder (config.json,
       model.safetensors, vocab.txt, tokenizer.json) plus optimizer.safetensors,
       trainer_state.json and metrics.jsonl. Ctrl-C stops after the current step, saving.
@@ -180,6 +181,11 @@ async function pretrainCommand(args: string[]): Promise<number> {
       cased: { type: "boolean" },
       resume: { type: "boolean" },
       device: { type: "string" },
+      "grad-accum": { type: "string" },
+      "whole-word-mask": { type: "boolean" },
+      include: { type: "string", multiple: true },
+      exclude: { type: "string", multiple: true },
+      "max-file-mb": { type: "string" },
     },
   });
   if (positionals.length !== 1) throw new UsageError("pretrain needs one corpus folder");
@@ -218,6 +224,11 @@ async function pretrainCommand(args: string[]): Promise<number> {
     device: device(values.device),
     cased: !!values.cased,
     heldOut: 0.05,
+    accumulationSteps: positiveInt("grad-accum", values["grad-accum"], 1),
+    wholeWordMask: !!values["whole-word-mask"],
+    include: values.include,
+    exclude: values.exclude,
+    maxFileBytes: positiveInt("max-file-mb", values["max-file-mb"], 50) * 1024 * 1024,
     signal: controller.signal,
     onMessage: (m) => process.stderr.write(`${m}\n`),
     onProgress: (p) => {

@@ -13,11 +13,30 @@ const CODE_EXTENSIONS = new Set([".js", ".ts", ".py", ".json", ".c", ".cc", ".cp
 export interface CorpusOptions {
   /** Files larger than this are skipped with a warning (default 50 MB). */
   maxFileBytes?: number;
+  /** Globs (gitignore syntax, relative to the folder): when given, only matching files are read. */
+  include?: string[];
+  /** Globs of files to leave out. */
+  exclude?: string[];
   /** Called with one line per skipped file or problem. */
   warn?: (message: string) => void;
 }
 
 export class CorpusError extends Error {}
+
+/** A gitignore-style glob as a regular expression on relative paths: `*`, `**`, `?`, `/rooted`. */
+export function globToRegExp(glob: string): RegExp {
+  const rooted = glob.includes("/") && !glob.startsWith("**/");
+  const body = glob
+    .replace(/^\//, "")
+    .split("")
+    .map((c, i, all) => {
+      if (c === "*") return all[i + 1] === "*" ? "" : all[i - 1] === "*" ? ".*" : "[^/]*";
+      if (c === "?") return "[^/]";
+      return /[.+^${}()|[\]\\]/.test(c) ? `\\${c}` : c;
+    })
+    .join("");
+  return new RegExp(`${rooted ? "^" : "(^|/)"}${body}$`);
+}
 
 /** A minimal .gitignore: blank lines, comments, `dir/`, `/rooted`, `*` and `**` globs, `!` negation. */
 export function gitignoreMatcher(text: string): (relPath: string, isDir: boolean) => boolean {
@@ -29,17 +48,7 @@ export function gitignoreMatcher(text: string): (relPath: string, isDir: boolean
     if (negate) line = line.slice(1);
     const dirOnly = line.endsWith("/");
     if (dirOnly) line = line.slice(0, -1);
-    const rooted = line.includes("/") && !line.startsWith("**/");
-    const body = line
-      .replace(/^\//, "")
-      .split("")
-      .map((c, i, all) => {
-        if (c === "*") return all[i + 1] === "*" ? "" : all[i - 1] === "*" ? ".*" : "[^/]*";
-        if (c === "?") return "[^/]";
-        return /[.+^${}()|[\]\\]/.test(c) ? `\\${c}` : c;
-      })
-      .join("");
-    rules.push({ re: new RegExp(`${rooted ? "^" : "(^|/)"}${body}$`), negate, dirOnly });
+    rules.push({ re: globToRegExp(line), negate, dirOnly });
   }
   return (rel, isDir) => {
     let ignored = false;
@@ -73,6 +82,8 @@ export async function* textFiles(root: string, opts: CorpusOptions = {}): AsyncG
     return;
   }
   const ignore = gitignoreMatcher(await fs.readFile(path.join(root, ".gitignore"), "utf8").catch(() => ""));
+  const include = (opts.include ?? []).map(globToRegExp);
+  const exclude = (opts.exclude ?? []).map(globToRegExp);
   const stack = [""];
   while (stack.length) {
     const rel = stack.pop()!;
@@ -86,6 +97,7 @@ export async function* textFiles(root: string, opts: CorpusOptions = {}): AsyncG
         continue;
       }
       if (!e.isFile() || e.name.startsWith(".") || ignore(relPath, false)) continue;
+      if (exclude.some((re) => re.test(relPath)) || (include.length > 0 && !include.some((re) => re.test(relPath)))) continue;
       const ext = path.extname(e.name).toLowerCase();
       if (CODE_EXTENSIONS.has(ext)) continue;
       const full = path.join(root, relPath);

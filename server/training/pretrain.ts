@@ -10,7 +10,7 @@ import { readSafetensors, writeSafetensors } from "../model/safetensors.js";
 import { createSession, type Device } from "../model/session.js";
 import { writeFileAtomic } from "../util/fs.js";
 import { Rng } from "../util/rng.js";
-import { CorpusError, documents } from "./corpus.js";
+import { CorpusError, documents, type CorpusOptions } from "./corpus.js";
 import { Optimizer } from "./optimizer.js";
 import { collate, createInstances, DEFAULT_PRETRAINING, type Document, type Instance, type PretrainingOptions, type SpecialIds } from "./pretraining-data.js";
 import { getScheduler } from "./schedules.js";
@@ -38,6 +38,12 @@ export interface PretrainOptions {
   cased: boolean;
   /** Fraction of documents held out for evaluation. */
   heldOut: number;
+  /** Micro-batches of `batch` examples per optimizer step (gradient accumulation); default 1. */
+  accumulationSteps?: number;
+  wholeWordMask?: boolean;
+  include?: string[];
+  exclude?: string[];
+  maxFileBytes?: number;
   signal?: AbortSignal;
   onProgress?: (p: Progress) => void;
   onMessage?: (m: string) => void;
@@ -70,15 +76,30 @@ interface TrainerState {
 export class PretrainError extends Error {}
 
 /** Reads and tokenizes the corpus into documents of sentence id arrays. */
-export async function tokenizeCorpus(dir: string, tok: BertTokenizer, warn: (m: string) => void): Promise<{ docs: Document[]; bytes: number }> {
+export async function tokenizeCorpus(dir: string, tok: BertTokenizer, opts: CorpusOptions = {}): Promise<{ docs: Document[]; bytes: number }> {
   const docs: Document[] = [];
   let bytes = 0;
-  for await (const doc of documents(dir, { warn })) {
+  for await (const doc of documents(dir, opts)) {
     bytes += doc.reduce((n, s) => n + Buffer.byteLength(s) + 1, 0);
     const ids = (await tok.tokenizeBatch(doc)).filter((s) => s.length > 0);
     if (ids.length) docs.push(ids);
   }
   return { docs, bytes };
+}
+
+/** The last documents (at least 2) are held out for evaluation. */
+export function splitHeldOut(docs: Document[], fraction: number): { train: Document[]; held: Document[] } {
+  const n = Math.max(2, Math.round(docs.length * fraction));
+  return { train: docs.slice(0, docs.length - n), held: docs.slice(docs.length - n) };
+}
+
+export function specialIds(tok: BertTokenizer): SpecialIds {
+  return { cls: tok.clsId, sep: tok.sepId, mask: tok.maskId, pad: tok.padId, vocabSize: tok.vocabSize, isContinuation: tok.continuationMask() };
+}
+
+/** BERT's settings for a sequence length: 15% masked, max_predictions_per_seq = 15% of it (20 at 128). */
+export function pretrainingOptions(seq: number): PretrainingOptions {
+  return { ...DEFAULT_PRETRAINING, maxSeqLength: seq, maxPredictionsPerSeq: Math.max(1, Math.round(seq * 0.15)) };
 }
 
 async function exists(file: string): Promise<boolean> {
@@ -89,17 +110,15 @@ export async function pretrain(o: PretrainOptions): Promise<{ metrics: Metrics[]
   const say = o.onMessage ?? (() => undefined);
   const tok = await BertTokenizer.fromVocabFile(o.vocab, { lowercase: !o.cased });
   const t0 = Date.now();
-  const { docs, bytes } = await tokenizeCorpus(o.corpus, tok, say);
+  const { docs, bytes } = await tokenizeCorpus(o.corpus, tok, { warn: say, include: o.include, exclude: o.exclude, maxFileBytes: o.maxFileBytes });
   const tokens = docs.reduce((n, d) => n + d.reduce((m, s) => m + s.length, 0), 0);
   if (tokens === 0) throw new CorpusError(`${o.corpus}: no text found (looked for ${[".txt", ".md", ".rst", ".tex", ".tokens"].join(" ")} and UTF-8 files)`);
   say(`corpus: ${docs.length} documents, ${tokens} tokens, ${(bytes / 1048576).toFixed(1)} MB in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   if (docs.length < 4) throw new CorpusError(`${o.corpus}: next-sentence prediction needs at least 4 documents (2 held out), found ${docs.length}`);
-  const heldCount = Math.max(2, Math.round(docs.length * o.heldOut));
-  const train = docs.slice(0, docs.length - heldCount);
-  const held = docs.slice(docs.length - heldCount);
-
-  const special: SpecialIds = { cls: tok.clsId, sep: tok.sepId, mask: tok.maskId, pad: tok.padId, vocabSize: tok.vocabSize, isContinuation: tok.continuationMask() };
-  const data: PretrainingOptions = { ...DEFAULT_PRETRAINING, maxSeqLength: o.seq, maxPredictionsPerSeq: Math.max(1, Math.round(o.seq * 0.15)) };
+  const { train, held } = splitHeldOut(docs, o.heldOut);
+  const special = specialIds(tok);
+  const data = { ...pretrainingOptions(o.seq), wholeWordMask: !!o.wholeWordMask };
+  const k = o.accumulationSteps ?? 1;
   const dims = { batch: o.batch, seq: o.seq, predictions: o.batch * data.maxPredictionsPerSeq };
 
   await fs.mkdir(o.out, { recursive: true });
@@ -137,7 +156,14 @@ export async function pretrain(o: PretrainOptions): Promise<{ metrics: Metrics[]
   }
   if (o.seq > cfg.maxPositionEmbeddings) throw new PretrainError(`--seq ${o.seq} is longer than the model's ${cfg.maxPositionEmbeddings} positions`);
 
-  const opt = await Optimizer.create(cfg, params, { task: "pretraining", dims, device: o.device, dropoutSeed: o.seed + state.step, expose: ["mlm_predictions", "nsp_predictions"] });
+  const opt = await Optimizer.create(cfg, params, {
+    task: "pretraining",
+    dims,
+    device: o.device,
+    dropoutSeed: o.seed + state.step,
+    accumulationSteps: k,
+    expose: ["mlm_predictions", "nsp_predictions"],
+  });
   if (m && v) {
     opt.m.data.set(m.data);
     opt.v.data.set(v.data);
@@ -194,8 +220,7 @@ export async function pretrain(o: PretrainOptions): Promise<{ metrics: Metrics[]
     await writeFileAtomic(path.join(o.out, "trainer_state.json"), JSON.stringify({ ...state, rng: rng.getState() }, null, 2) + "\n");
   };
 
-  let instances: Instance[] = [];
-  let epochOf = -1;
+  const batches = new BatchStream(train, data, special, o.batch, o.seed, state, rng);
   const window = { tokens: 0, start: Date.now(), loss: 0, mlm: 0, nsp: 0, mlmLoss: 0, nspLoss: 0, n: 0, mlm_correct: 0, mlm_count: 0, nsp_correct: 0, nsp_count: 0 };
   const runStart = Date.now();
   const startStep = state.step;
@@ -205,23 +230,11 @@ export async function pretrain(o: PretrainOptions): Promise<{ metrics: Metrics[]
       stopped = true;
       break;
     }
-    if (epochOf !== state.epoch) {
-      // The epoch's instances come from their own seed: a resumed run rebuilds exactly the same ones.
-      instances = createInstances(train, data, special, new Rng(o.seed * 1000003 + state.epoch));
-      if (instances.length < o.batch) throw new PretrainError(`the corpus makes ${instances.length} training examples, fewer than one batch of ${o.batch}`);
-      epochOf = state.epoch;
-    }
-    const start = state.batchInEpoch * o.batch;
-    if (start + o.batch > instances.length) {
-      state.epoch++;
-      state.batchInEpoch = 0;
-      continue;
-    }
-    const feeds = collate(instances.slice(start, start + o.batch), data, special, rng);
-    const r = await opt.step([feeds], schedule(state.step));
+    const micro = Array.from({ length: k }, () => batches.next());
+    const r = await opt.step(micro, schedule(state.step));
+    const feeds = micro[k - 1];
     state.step++;
-    state.batchInEpoch++;
-    window.tokens += o.batch * o.seq;
+    window.tokens += k * o.batch * o.seq;
     window.loss += r.scalars.loss;
     window.mlmLoss += r.scalars.mlm_loss;
     window.nspLoss += r.scalars.nsp_loss;
@@ -258,6 +271,46 @@ export async function pretrain(o: PretrainOptions): Promise<{ metrics: Metrics[]
   await opt.release();
   await evalSession.release();
   return { metrics, stopped };
+}
+
+/**
+ * The training batches in order: each epoch's instances come from their own seed and are consumed in
+ * order, masks are drawn from `rng` at collation. `position` (epoch, batch within it) is advanced as
+ * batches are taken, so a resumed run that restores it and the RNG continues with the same batches.
+ */
+export class BatchStream {
+  private instances: Instance[] = [];
+  private epochOf = -1;
+
+  constructor(
+    private readonly docs: Document[],
+    private readonly data: PretrainingOptions,
+    private readonly special: SpecialIds,
+    private readonly batch: number,
+    private readonly seed: number,
+    readonly position: { epoch: number; batchInEpoch: number },
+    private readonly rng: Rng,
+  ) {}
+
+  next(): Record<string, ort.Tensor> {
+    for (;;) {
+      const p = this.position;
+      if (this.epochOf !== p.epoch) {
+        this.instances = createInstances(this.docs, this.data, this.special, new Rng(this.seed * 1000003 + p.epoch));
+        if (this.instances.length < this.batch) {
+          throw new PretrainError(`the corpus makes ${this.instances.length} training examples, fewer than one batch of ${this.batch}`);
+        }
+        this.epochOf = p.epoch;
+      }
+      const start = p.batchInEpoch * this.batch;
+      if (start + this.batch <= this.instances.length) {
+        p.batchInEpoch++;
+        return collate(this.instances.slice(start, start + this.batch), this.data, this.special, this.rng);
+      }
+      p.epoch++;
+      p.batchInEpoch = 0;
+    }
+  }
 }
 
 /** Adds MLM and NSP hits of a batch (predictions from the graph's ArgMax outputs) to `acc`. */

@@ -18,7 +18,7 @@ async function corpus() {
   const { readFileSync } = await import("node:fs");
   writeFileSync(path.join(dir, "wiki.valid.tokens"), readFileSync(path.join(SHARED, "data/wikitext-2/wiki.valid.tokens"), "utf8").slice(0, 200_000));
   const tok = await BertTokenizer.fromVocabFile(path.join(SHARED, "data/vocab/bert-base-uncased-vocab.txt"));
-  const { docs } = await tokenizeCorpus(dir, tok, () => undefined);
+  const { docs } = await tokenizeCorpus(dir, tok);
   const special: SpecialIds = { cls: tok.clsId, sep: tok.sepId, mask: tok.maskId, pad: tok.padId, vocabSize: tok.vocabSize, isContinuation: tok.continuationMask() };
   return { docs, tok, special };
 }
@@ -122,6 +122,12 @@ test("corpus: text files by extension and content, .gitignore, skipped folders, 
   assert.ok(warnings.some((w) => w.includes("big.txt") && w.includes("file limit")));
   assert.ok(warnings.some((w) => w.includes("blob.txt") && w.includes("not UTF-8")));
   assert.ok(warnings.some((w) => w.includes("latin1.txt") && w.includes("not UTF-8")));
+  const only: string[] = [];
+  for await (const f of textFiles(dir, { include: ["docs/**"], exclude: ["*.log"] })) only.push(path.relative(dir, f));
+  assert.deepEqual(only, ["docs/a.md"]);
+  const without: string[] = [];
+  for await (const f of textFiles(dir, { exclude: ["notes"], maxFileBytes: 1024 })) without.push(path.relative(dir, f));
+  assert.deepEqual(without, ["docs/a.md"]);
   const docs: string[][] = [];
   for await (const d of documents(dir, { maxFileBytes: 1024 })) docs.push(d);
   assert.deepEqual(docs, [["plain text without extension."], ["First sentence.", "Second one!"]]);

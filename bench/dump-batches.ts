@@ -1,0 +1,53 @@
+// Writes the exact training batches `bert-studio pretrain` would use (same corpus split, seed, instances
+// and masks), and evaluation batches from another corpus, as safetensors with HF-style labels, so that
+// bench/hf_quality.py can train HF's BertForPreTraining on the same data and score both models alike.
+//   npx tsx bench/dump-batches.ts CORPUS EVAL_CORPUS VOCAB OUT.safetensors --steps N --batch B --seq T [--seed S] [--eval-batches K]
+import { parseArgs } from "node:util";
+import type * as ort from "onnxruntime-node";
+import { writeSafetensors } from "../server/model/safetensors.js";
+import { BatchStream, pretrainingOptions, specialIds, splitHeldOut, tokenizeCorpus } from "../server/training/pretrain.js";
+import { collate, createInstances } from "../server/training/pretraining-data.js";
+import { BertTokenizer } from "../server/training/tokenizer.js";
+import { Rng } from "../server/util/rng.js";
+
+async function main() {
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { steps: { type: "string" }, batch: { type: "string" }, seq: { type: "string" }, seed: { type: "string" }, "eval-batches": { type: "string" } } });
+  const [corpus, evalCorpus, vocab, out] = positionals;
+  const steps = Number(values.steps ?? 300), batch = Number(values.batch ?? 32), seq = Number(values.seq ?? 128), seed = Number(values.seed ?? 42);
+  const tok = await BertTokenizer.fromVocabFile(vocab);
+  const special = specialIds(tok);
+  const data = pretrainingOptions(seq);
+  const { train } = splitHeldOut((await tokenizeCorpus(corpus, tok)).docs, 0.05);
+  const stream = new BatchStream(train, data, special, batch, seed, { epoch: 0, batchInEpoch: 0 }, new Rng(seed));
+  const trainBatches = Array.from({ length: steps }, () => stream.next());
+  const evalDocs = (await tokenizeCorpus(evalCorpus, tok)).docs;
+  const evalInstances = createInstances(evalDocs, data, special, new Rng(123));
+  const rng = new Rng(124);
+  const k = Number(values["eval-batches"] ?? 20);
+  const evalBatches = Array.from({ length: k }, (_, i) => collate(evalInstances.slice(i * batch, (i + 1) * batch), data, special, rng));
+  const tensors: [string, { dtype: "I64"; shape: number[]; data: Uint8Array }][] = [];
+  for (const [prefix, list] of [["train", trainBatches], ["eval", evalBatches]] as const) {
+    tensors.push(...stack(prefix, list, batch, seq));
+  }
+  await writeSafetensors(out, tensors, { format: "pt", seq: String(seq), batch: String(batch) });
+  console.log(`${out}: ${steps} training and ${k} evaluation batches of ${batch}x${seq}`);
+}
+
+/** Stacks batches into [n*batch, seq] tensors; masked positions become HF labels (-100 elsewhere). */
+function stack(prefix: string, list: Record<string, ort.Tensor>[], batch: number, seq: number) {
+  const n = list.length * batch;
+  const ids = new BigInt64Array(n * seq), types = new BigInt64Array(n * seq), mask = new BigInt64Array(n * seq);
+  const labels = new BigInt64Array(n * seq).fill(-100n), nsp = new BigInt64Array(n);
+  list.forEach((f, i) => {
+    ids.set(f.input_ids.data as BigInt64Array, i * batch * seq);
+    types.set(f.token_type_ids.data as BigInt64Array, i * batch * seq);
+    mask.set(f.attention_mask.data as BigInt64Array, i * batch * seq);
+    nsp.set(f.next_sentence_label.data as BigInt64Array, i * batch);
+    const pos = f.masked_positions.data as BigInt64Array, lab = f.masked_lm_labels.data as BigInt64Array;
+    for (let j = 0; j < pos.length; j++) if (lab[j] >= 0n) labels[i * batch * seq + Number(pos[j])] = lab[j];
+  });
+  const t = (name: string, a: BigInt64Array, shape: number[]) => [`${prefix}.${name}`, { dtype: "I64" as const, shape, data: new Uint8Array(a.buffer) }] as [string, { dtype: "I64"; shape: number[]; data: Uint8Array }];
+  return [t("input_ids", ids, [n, seq]), t("token_type_ids", types, [n, seq]), t("attention_mask", mask, [n, seq]), t("labels", labels, [n, seq]), t("next_sentence_label", nsp, [n])];
+}
+
+main();

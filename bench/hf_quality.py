@@ -1,0 +1,55 @@
+"""Quality side by side: trains HF BertForPreTraining on the batches `bench/dump-batches.ts` wrote (the same
+batches `bert-studio pretrain` trains on), with the same config, optimizer and schedule, then scores it and
+our run folder on the same held-out batches (MLM and NSP accuracy).
+    .venv/bin/python bench/hf_quality.py BATCHES.safetensors OUR_RUN --preset tiny --lr 1e-3 --warmup 18
+"""
+import argparse, json, time
+import torch
+from safetensors.torch import load_file
+from transformers import BertConfig, BertForPreTraining, get_scheduler
+
+PRESETS = {"tiny": dict(num_hidden_layers=2, hidden_size=128, num_attention_heads=2, intermediate_size=512),
+           "small": dict(num_hidden_layers=4, hidden_size=256, num_attention_heads=4, intermediate_size=1024)}
+p = argparse.ArgumentParser()
+p.add_argument("batches"); p.add_argument("ours")
+p.add_argument("--preset", default="tiny"); p.add_argument("--lr", type=float, default=1e-3)
+p.add_argument("--warmup", type=int, default=None); p.add_argument("--schedule", default="linear"); p.add_argument("--seed", type=int, default=42)
+a = p.parse_args()
+t = load_file(a.batches)
+seq = t["train.input_ids"].shape[1]; batch = 32
+steps = t["train.input_ids"].shape[0] // batch
+warmup = a.warmup if a.warmup is not None else round(steps * 0.06)
+
+def batches(prefix):
+    n = t[f"{prefix}.input_ids"].shape[0] // batch
+    for i in range(n):
+        s = slice(i * batch, (i + 1) * batch)
+        yield {k: t[f"{prefix}.{k}"][s] for k in ("input_ids", "token_type_ids", "attention_mask", "labels", "next_sentence_label")}
+
+@torch.no_grad()
+def score(model):
+    model.eval(); mc = mn = nc = nn = 0; loss = 0.0; k = 0
+    for b in batches("eval"):
+        out = model(**b)
+        loss += out.loss.item(); k += 1
+        sel = b["labels"] != -100
+        mc += (out.prediction_logits.argmax(-1)[sel] == b["labels"][sel]).sum().item(); mn += sel.sum().item()
+        nc += (out.seq_relationship_logits.argmax(-1) == b["next_sentence_label"]).sum().item(); nn += len(b["next_sentence_label"])
+    return {"mlm_acc": mc / mn, "nsp_acc": nc / nn, "loss": loss / k}
+
+torch.manual_seed(a.seed)
+cfg = BertConfig(vocab_size=30522, **PRESETS[a.preset])
+hf = BertForPreTraining(cfg).train()
+decay = [q for n, q in hf.named_parameters() if not ("bias" in n or "LayerNorm.weight" in n)]
+no_decay = [q for n, q in hf.named_parameters() if "bias" in n or "LayerNorm.weight" in n]
+opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}], lr=a.lr)
+sched = get_scheduler(a.schedule, opt, num_warmup_steps=warmup, num_training_steps=steps)
+t0 = time.time()
+for i, b in enumerate(batches("train")):
+    loss = hf(**b).loss
+    loss.backward(); torch.nn.utils.clip_grad_norm_(hf.parameters(), 1.0); opt.step(); sched.step(); opt.zero_grad()
+    if (i + 1) % 50 == 0: print(f"HF step {i + 1}/{steps} loss {loss.item():.3f}", flush=True)
+hf_time = time.time() - t0
+ours = BertForPreTraining.from_pretrained(a.ours)
+print(json.dumps({"steps": steps, "batch": batch, "seq": seq, "preset": a.preset,
+                  "hf": {**score(hf), "train_s": round(hf_time, 1)}, "ours": score(ours)}))
