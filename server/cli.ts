@@ -22,7 +22,7 @@ Usage:
       tokenizer(text, text_pair, truncation="longest_first", max_length=...).
       A bad line gets {"error": ...} on its own line; the exit status is then 1.
 
-  bert-studio pretrain DIR --out RUN --vocab FILE [--preset tiny|small|base] [--steps N]
+  bert-studio pretrain DIR --out RUN (--vocab FILE | --train-vocab SIZE) [--preset tiny|small|base] [--steps N]
       [--batch B] [--seq T] [--lr LR] [--schedule NAME] [--warmup N] [--eval-every N]
       [--checkpoint-every N] [--seed S] [--cased] [--resume] [--device D] [--grad-accum K]
       [--whole-word-mask] [--include GLOB]... [--exclude GLOB]... [--max-file-mb MB]
@@ -90,13 +90,8 @@ async function bench(args: string[]): Promise<number> {
       json: { type: "boolean" },
     },
   });
-  const int = (name: keyof typeof values, fallback?: number): number | undefined => {
-    const v = values[name];
-    if (v === undefined) return fallback;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--${name} must be a positive integer, got ${v}`);
-    return n;
-  };
+  const int = (name: keyof typeof values, fallback?: number): number | undefined =>
+    values[name] === undefined ? fallback : positiveInt(name, values[name] as string, 0);
   const { benchTrain } = await import("./bench.js");
   const result = await benchTrain({
     preset: values.preset ?? "small",
@@ -182,6 +177,7 @@ async function pretrainCommand(args: string[]): Promise<number> {
       resume: { type: "boolean" },
       device: { type: "string" },
       "grad-accum": { type: "string" },
+      "train-vocab": { type: "string" },
       "whole-word-mask": { type: "boolean" },
       include: { type: "string", multiple: true },
       exclude: { type: "string", multiple: true },
@@ -190,7 +186,8 @@ async function pretrainCommand(args: string[]): Promise<number> {
   });
   if (positionals.length !== 1) throw new UsageError("pretrain needs one corpus folder");
   if (!values.out) throw new UsageError("pretrain needs --out RUN (the run folder)");
-  if (!values.vocab) throw new UsageError("pretrain needs --vocab FILE (a WordPiece vocab.txt)");
+  if (values.vocab && values["train-vocab"]) throw new UsageError("give --vocab FILE or --train-vocab SIZE, not both");
+  if (!values.vocab && !values["train-vocab"] && !values.resume) throw new UsageError("pretrain needs --vocab FILE (a WordPiece vocab.txt) or --train-vocab SIZE");
   const preset = values.preset ?? "tiny";
   if (!["tiny", "small", "base"].includes(preset)) throw new UsageError(`--preset must be tiny, small or base, got ${preset}`);
   const lr = values.lr === undefined ? 1e-3 : Number(values.lr);
@@ -209,6 +206,7 @@ async function pretrainCommand(args: string[]): Promise<number> {
     corpus: positionals[0],
     out: values.out,
     vocab: values.vocab,
+    trainVocab: values["train-vocab"] === undefined ? undefined : positiveInt("train-vocab", values["train-vocab"], 0),
     preset: preset as "tiny",
     steps,
     batch: positiveInt("batch", values.batch, 32),

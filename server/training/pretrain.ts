@@ -16,12 +16,15 @@ import { collate, createInstances, DEFAULT_PRETRAINING, type Document, type Inst
 import { getScheduler } from "./schedules.js";
 import { EventWriter } from "./tensorboard.js";
 import { BertTokenizer } from "./tokenizer.js";
+import { trainWordPiece, WordCounter } from "./vocab-trainer.js";
 import { buildTrainGraph } from "./train-graph.js";
 
 export interface PretrainOptions {
   corpus: string;
   out: string;
-  vocab: string;
+  /** A WordPiece vocab.txt; or `trainVocab` to train one of that size on the corpus. A resumed run uses its own. */
+  vocab?: string;
+  trainVocab?: number;
   preset: keyof typeof PRESETS;
   steps: number;
   batch: number;
@@ -108,9 +111,27 @@ async function exists(file: string): Promise<boolean> {
 
 export async function pretrain(o: PretrainOptions): Promise<{ metrics: Metrics[]; stopped: boolean }> {
   const say = o.onMessage ?? (() => undefined);
-  const tok = await BertTokenizer.fromVocabFile(o.vocab, { lowercase: !o.cased });
+  const corpusOpts: CorpusOptions = { warn: say, include: o.include, exclude: o.exclude, maxFileBytes: o.maxFileBytes };
+  const resuming = o.resume && (await exists(path.join(o.out, "trainer_state.json")));
+  let tok: BertTokenizer;
+  if (resuming) {
+    tok = await BertTokenizer.fromDir(o.out).catch((e: Error) => {
+      throw new PretrainError(`cannot resume from ${o.out}: ${e.message}. The checkpoint was left as it is.`);
+    });
+  } else if (o.vocab) {
+    tok = await BertTokenizer.fromVocabFile(o.vocab, { lowercase: !o.cased });
+  } else if (o.trainVocab) {
+    const t = Date.now();
+    const counter = new WordCounter(!o.cased);
+    for await (const doc of documents(o.corpus, { ...corpusOpts, warn: () => undefined })) for (const sentence of doc) counter.add(sentence);
+    if (counter.counts.size === 0) throw new CorpusError(`${o.corpus}: no text found to train a vocabulary on`);
+    tok = BertTokenizer.fromVocab(trainWordPiece(counter.counts, { vocabSize: o.trainVocab }), { lowercase: !o.cased });
+    say(`vocabulary: ${tok.vocabSize} WordPiece tokens trained on ${counter.counts.size} distinct words in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+  } else {
+    throw new PretrainError("give a vocabulary (--vocab FILE) or train one (--train-vocab SIZE)");
+  }
   const t0 = Date.now();
-  const { docs, bytes } = await tokenizeCorpus(o.corpus, tok, { warn: say, include: o.include, exclude: o.exclude, maxFileBytes: o.maxFileBytes });
+  const { docs, bytes } = await tokenizeCorpus(o.corpus, tok, corpusOpts);
   const tokens = docs.reduce((n, d) => n + d.reduce((m, s) => m + s.length, 0), 0);
   if (tokens === 0) throw new CorpusError(`${o.corpus}: no text found (looked for ${[".txt", ".md", ".rst", ".tex", ".tokens"].join(" ")} and UTF-8 files)`);
   say(`corpus: ${docs.length} documents, ${tokens} tokens, ${(bytes / 1048576).toFixed(1)} MB in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -127,7 +148,7 @@ export async function pretrain(o: PretrainOptions): Promise<{ metrics: Metrics[]
   let state: TrainerState = { step: 0, epoch: 0, batchInEpoch: 0, seed: o.seed, rng: new Rng(o.seed).getState() };
   let m: ParamStore | undefined;
   let v: ParamStore | undefined;
-  if (o.resume && (await exists(path.join(o.out, "trainer_state.json")))) {
+  if (resuming) {
     try {
       cfg = await readConfig(o.out);
       params = ParamStore.fromShapes(paramShapes(cfg, "pretraining"));

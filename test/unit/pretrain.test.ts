@@ -95,6 +95,17 @@ test("resume on a corrupt checkpoint is one clear error and keeps the files", as
   assert.deepEqual(readFileSync(path.join(run, "model.safetensors")), model);
 });
 
+test("--train-vocab trains a WordPiece vocabulary on the corpus; resume uses the run's own", async () => {
+  const dir = workspace();
+  await pretrain(options(dir, { vocab: undefined, trainVocab: 600, steps: 3 }));
+  const vocab = readFileSync(path.join(dir, "run/vocab.txt"), "utf8").split("\n").filter(Boolean);
+  assert.equal(vocab.length, 600);
+  assert.deepEqual(vocab.slice(0, 5), ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]);
+  assert.equal(JSON.parse(readFileSync(path.join(dir, "run/config.json"), "utf8")).vocab_size, 600);
+  const resumed = await pretrain(options(dir, { vocab: undefined, resume: true, steps: 6 }));
+  assert.deepEqual(resumed.metrics.map((m) => m.step), [6]);
+});
+
 test("an empty folder or a folder of binaries is a clear error", async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), "empty-"));
   mkdirSync(path.join(dir, "corpus"));
