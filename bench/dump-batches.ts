@@ -5,7 +5,8 @@
 import { parseArgs } from "node:util";
 import type * as ort from "onnxruntime-node";
 import { writeSafetensors } from "../server/model/safetensors.js";
-import { BatchStream, pretrainingOptions, specialIds, splitHeldOut, tokenizeCorpus } from "../server/training/pretrain.js";
+import { BatchStream, pretrainingOptions, specialIds, splitHeldOut } from "../server/training/pretrain.js";
+import { tokenizeCorpus } from "../server/training/token-cache.js";
 import { collate, createInstances } from "../server/training/pretraining-data.js";
 import { BertTokenizer } from "../server/training/tokenizer.js";
 import { Rng } from "../server/util/rng.js";

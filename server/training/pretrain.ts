@@ -11,6 +11,7 @@ import { createSession, type Device } from "../model/session.js";
 import { writeFileAtomic } from "../util/fs.js";
 import { Rng } from "../util/rng.js";
 import { CorpusError, documents, type CorpusOptions } from "./corpus.js";
+import { tokenizeCorpus } from "./token-cache.js";
 import { Optimizer } from "./optimizer.js";
 import { collate, createInstances, DEFAULT_PRETRAINING, type Document, type Instance, type PretrainingOptions, type SpecialIds } from "./pretraining-data.js";
 import { getScheduler } from "./schedules.js";
@@ -78,18 +79,6 @@ interface TrainerState {
 
 export class PretrainError extends Error {}
 
-/** Reads and tokenizes the corpus into documents of sentence id arrays. */
-export async function tokenizeCorpus(dir: string, tok: BertTokenizer, opts: CorpusOptions = {}): Promise<{ docs: Document[]; bytes: number }> {
-  const docs: Document[] = [];
-  let bytes = 0;
-  for await (const doc of documents(dir, opts)) {
-    bytes += doc.reduce((n, s) => n + Buffer.byteLength(s) + 1, 0);
-    const ids = (await tok.tokenizeBatch(doc)).filter((s) => s.length > 0);
-    if (ids.length) docs.push(ids);
-  }
-  return { docs, bytes };
-}
-
 /** The last documents (at least 2) are held out for evaluation. */
 export function splitHeldOut(docs: Document[], fraction: number): { train: Document[]; held: Document[] } {
   const n = Math.max(2, Math.round(docs.length * fraction));
@@ -131,10 +120,11 @@ export async function pretrain(o: PretrainOptions): Promise<{ metrics: Metrics[]
     throw new PretrainError("give a vocabulary (--vocab FILE) or train one (--train-vocab SIZE)");
   }
   const t0 = Date.now();
-  const { docs, bytes } = await tokenizeCorpus(o.corpus, tok, corpusOpts);
+  const { docs, bytes, cached } = await tokenizeCorpus(o.corpus, tok, corpusOpts);
   const tokens = docs.reduce((n, d) => n + d.reduce((m, s) => m + s.length, 0), 0);
   if (tokens === 0) throw new CorpusError(`${o.corpus}: no text found (looked for ${[".txt", ".md", ".rst", ".tex", ".tokens"].join(" ")} and UTF-8 files)`);
-  say(`corpus: ${docs.length} documents, ${tokens} tokens, ${(bytes / 1048576).toFixed(1)} MB in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  const seconds = (Date.now() - t0) / 1000;
+  say(`corpus: ${docs.length} documents, ${tokens} tokens, ${(bytes / 1048576).toFixed(1)} MB, ${cached ? "tokenized earlier (cache)" : `tokenized in ${seconds.toFixed(1)} s (${(bytes / 1048576 / seconds).toFixed(1)} MB/s)`}`);
   if (docs.length < 4) throw new CorpusError(`${o.corpus}: next-sentence prediction needs at least 4 documents (2 held out), found ${docs.length}`);
   const { train, held } = splitHeldOut(docs, o.heldOut);
   const special = specialIds(tok);

@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { test } from "node:test";
 import { documents, gitignoreMatcher, splitSentences, textFiles } from "../../server/training/corpus.js";
 import { collate, createInstances, DEFAULT_PRETRAINING, maskTokens, type SpecialIds } from "../../server/training/pretraining-data.js";
-import { tokenizeCorpus } from "../../server/training/pretrain.js";
+import { tokenizeCorpus } from "../../server/training/token-cache.js";
 import { BertTokenizer } from "../../server/training/tokenizer.js";
 import { Rng } from "../../server/util/rng.js";
 
@@ -131,6 +131,20 @@ test("corpus: text files by extension and content, .gitignore, skipped folders, 
   const docs: string[][] = [];
   for await (const d of documents(dir, { maxFileBytes: 1024 })) docs.push(d);
   assert.deepEqual(docs, [["plain text without extension."], ["First sentence.", "Second one!"]]);
+});
+
+test("the tokenized corpus is cached by content and tokenizer", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "cache-"));
+  writeFileSync(path.join(dir, "a.txt"), "One sentence here. Another one there!\n\nA second paragraph.\n");
+  const tok = await BertTokenizer.fromVocabFile(path.join(SHARED, "data/vocab/bert-base-uncased-vocab.txt"));
+  const first = await tokenizeCorpus(dir, tok);
+  const second = await tokenizeCorpus(dir, tok);
+  assert.ok(second.cached);
+  assert.deepEqual(second.docs.map((d) => d.map((s) => [...s])), first.docs.map((d) => d.map((s) => [...s])));
+  writeFileSync(path.join(dir, "a.txt"), "Changed text.\n");
+  const third = await tokenizeCorpus(dir, tok);
+  assert.ok(!third.cached, "a changed file is tokenized again");
+  assert.equal(third.docs.length, 1);
 });
 
 test("sentence splitting: Latin and CJK punctuation", () => {
