@@ -25,7 +25,7 @@ Usage:
   bert-studio pretrain DIR --out RUN (--vocab FILE | --train-vocab SIZE) [--preset tiny|small|base] [--steps N]
       [--batch B] [--seq T] [--lr LR] [--schedule NAME] [--warmup N] [--eval-every N]
       [--checkpoint-every N] [--seed S] [--cased] [--resume] [--device D] [--grad-accum K]
-      [--whole-word-mask] [--include GLOB]... [--exclude GLOB]... [--max-file-mb MB]
+      [--whole-word-mask] [--include GLOB]... [--exclude GLOB]... [--max-file-mb MB] [--epochs E]
       MLM + NSP pretraining on the text files of DIR. RUN becomes an HF folder (config.json,
       model.safetensors, vocab.txt, tokenizer.json) plus optimizer.safetensors,
       trainer_state.json and metrics.jsonl. Ctrl-C stops after the current step, saving.
@@ -149,6 +149,12 @@ async function tokenize(args: string[]): Promise<number> {
   return failed ? 1 : 0;
 }
 
+function nonNegativeInt(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a non-negative integer, got ${v}`);
+  return n;
+}
+
 function positiveInt(name: string, v: string | undefined, fallback: number): number {
   if (v === undefined) return fallback;
   const n = Number(v);
@@ -178,6 +184,7 @@ async function pretrainCommand(args: string[]): Promise<number> {
       device: { type: "string" },
       "grad-accum": { type: "string" },
       "train-vocab": { type: "string" },
+      epochs: { type: "string" },
       "whole-word-mask": { type: "boolean" },
       include: { type: "string", multiple: true },
       exclude: { type: "string", multiple: true },
@@ -192,6 +199,7 @@ async function pretrainCommand(args: string[]): Promise<number> {
   if (!["tiny", "small", "base"].includes(preset)) throw new UsageError(`--preset must be tiny, small or base, got ${preset}`);
   const lr = values.lr === undefined ? 1e-3 : Number(values.lr);
   if (!(lr > 0)) throw new UsageError(`--lr must be a positive number, got ${values.lr}`);
+  if (values.steps && values.epochs) throw new UsageError("give --steps or --epochs, not both");
   const steps = positiveInt("steps", values.steps, 1000);
   const { getScheduler } = await import("./training/schedules.js");
   getScheduler(values.schedule ?? "linear", lr, { trainingSteps: steps }); // names a bad schedule now
@@ -209,11 +217,12 @@ async function pretrainCommand(args: string[]): Promise<number> {
     trainVocab: values["train-vocab"] === undefined ? undefined : positiveInt("train-vocab", values["train-vocab"], 0),
     preset: preset as "tiny",
     steps,
+    epochs: values.epochs === undefined ? undefined : positiveInt("epochs", values.epochs, 0),
     batch: positiveInt("batch", values.batch, 32),
     seq: positiveInt("seq", values.seq, 128),
     lr,
     schedule: values.schedule ?? "linear",
-    warmupSteps: values.warmup === undefined ? Math.round(steps * 0.06) : Number(values.warmup),
+    warmupSteps: values.warmup === undefined ? undefined : nonNegativeInt("warmup", values.warmup),
     seed: values.seed === undefined ? 42 : Number(values.seed),
     evalEvery: positiveInt("eval-every", values["eval-every"], 100),
     checkpointEvery: positiveInt("checkpoint-every", values["checkpoint-every"], 500),

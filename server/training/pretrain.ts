@@ -28,11 +28,14 @@ export interface PretrainOptions {
   trainVocab?: number;
   preset: keyof typeof PRESETS;
   steps: number;
+  /** Train for this many passes over the training examples instead of `steps`. */
+  epochs?: number;
   batch: number;
   seq: number;
   lr: number;
   schedule: string;
-  warmupSteps: number;
+  /** Default: 6% of the steps. */
+  warmupSteps?: number;
   seed: number;
   evalEvery: number;
   checkpointEvery: number;
@@ -98,7 +101,8 @@ async function exists(file: string): Promise<boolean> {
   return fs.stat(file).then(() => true, () => false);
 }
 
-export async function pretrain(o: PretrainOptions): Promise<{ metrics: Metrics[]; stopped: boolean }> {
+export async function pretrain(options: PretrainOptions): Promise<{ metrics: Metrics[]; stopped: boolean }> {
+  let o = options;
   const say = o.onMessage ?? (() => undefined);
   const corpusOpts: CorpusOptions = { warn: say, include: o.include, exclude: o.exclude, maxFileBytes: o.maxFileBytes };
   const resuming = o.resume && (await exists(path.join(o.out, "trainer_state.json")));
@@ -131,6 +135,12 @@ export async function pretrain(o: PretrainOptions): Promise<{ metrics: Metrics[]
   const data = { ...pretrainingOptions(o.seq), wholeWordMask: !!o.wholeWordMask };
   const k = o.accumulationSteps ?? 1;
   const dims = { batch: o.batch, seq: o.seq, predictions: o.batch * data.maxPredictionsPerSeq };
+  if (o.epochs) {
+    // Epoch 0's example count stands for every epoch's (they differ by a few examples between seeds).
+    const perEpoch = Math.floor(createInstances(train, data, special, new Rng(o.seed * 1000003)).length / (o.batch * k));
+    o = { ...o, steps: Math.max(1, perEpoch * o.epochs) };
+    say(`${o.epochs} epoch(s) = ${o.steps} steps of ${o.batch * k} examples`);
+  }
 
   await fs.mkdir(o.out, { recursive: true });
   let cfg: BertConfig;
@@ -182,7 +192,7 @@ export async function pretrain(o: PretrainOptions): Promise<{ metrics: Metrics[]
   opt.t = state.step;
   const evalGraph = buildTrainGraph(cfg, "pretraining", { mode: "eval", dims, dropout: false, expose: ["mlm_predictions", "nsp_predictions"] });
   const evalSession = (await createSession(evalGraph.model, { device: o.device })).session;
-  const schedule = getScheduler(o.schedule, o.lr, { warmupSteps: o.warmupSteps, trainingSteps: o.steps });
+  const schedule = getScheduler(o.schedule, o.lr, { warmupSteps: o.warmupSteps ?? Math.round(o.steps * 0.06), trainingSteps: o.steps });
   const rng = new Rng(0);
   rng.setState(state.rng);
   const metricsFile = path.join(o.out, "metrics.jsonl");
