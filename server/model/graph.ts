@@ -189,9 +189,6 @@ export class Graph {
   div(a: Value, b: Value): Value {
     return this.binary("Div", a, b);
   }
-  pow(a: Value, b: Value): Value {
-    return this.binary("Pow", a, b);
-  }
   max(a: Value, b: Value): Value {
     return this.binary("Max", a, b);
   }
@@ -225,9 +222,6 @@ export class Graph {
   /** Exact (erf) GELU, as BERT's `hidden_act: "gelu"`. */
   gelu(x: Value): Value {
     return this.unary("Gelu", x);
-  }
-  identity(x: Value): Value {
-    return this.unary("Identity", x);
   }
   not(x: Value): Value {
     return this.unary("Not", x);
@@ -338,16 +332,6 @@ export class Graph {
     return this.one("Concat", xs, { axis }, xs[0].dtype, shape);
   }
 
-  /** Slice one axis with static bounds. */
-  slice(x: Value, axis: number, start: number, end: number): Value {
-    const a = normAxis(axis, x.shape.length);
-    const shape = [...x.shape];
-    const d = shape[a];
-    if (typeof d === "number") shape[a] = Math.max(0, Math.min(end, d) - Math.min(start, d));
-    else shape[a] = freshDim();
-    return this.one("Slice", [x, this.ints([start]), this.ints([end]), this.ints([a])], {}, x.dtype, shape);
-  }
-
   constantOfShape(shape: Value, staticShape: Shape, value = 0): Value {
     const t: TensorProto = { dataType: DataType.FLOAT, dims: [1], raw: new Uint8Array(Float32Array.of(value).buffer) };
     return this.one("ConstantOfShape", [shape], { value: t }, "float32", staticShape);
@@ -408,9 +392,6 @@ export class Graph {
   /** Sum of squares of all elements, as a scalar. */
   reduceSumSquare(x: Value): Value {
     return this.one("ReduceSumSquare", [x], { keepdims: 0 }, x.dtype, []);
-  }
-  reduceMax(x: Value, axes?: number[], keepdims = false): Value {
-    return this.reduce("ReduceMax", x, axes, keepdims);
   }
   argMax(x: Value, axis = -1): Value {
     const a = normAxis(axis, x.shape.length);

@@ -74,7 +74,3 @@ export async function createSession(model: Uint8Array, cfg: SessionConfig = {}):
   }
   throw new Error(`no execution provider could start: ${errors.join("; ")}`);
 }
-
-export function tensorOf(array: Float32Array | BigInt64Array, shape: readonly number[]): ort.Tensor {
-  return new ort.Tensor(array instanceof Float32Array ? "float32" : "int64", array, shape);
-}
