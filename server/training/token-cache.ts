@@ -41,11 +41,27 @@ export async function tokenizeCorpus(root: string, tok: BertTokenizer, opts: Cor
   }
   const docs: Document[] = [];
   let bytes = 0;
+  // Sentences go to the Rust tokenizer in batches of a few thousand (it encodes a batch in parallel).
+  let pending: string[][] = [];
+  let pendingSentences = 0;
+  const flush = async () => {
+    const ids = await tok.tokenizeBatch(pending.flat());
+    let i = 0;
+    for (const doc of pending) {
+      const d = ids.slice(i, i + doc.length).filter((s) => s.length > 0);
+      i += doc.length;
+      if (d.length) docs.push(d);
+    }
+    pending = [];
+    pendingSentences = 0;
+  };
   for await (const doc of documents(root, opts)) {
     bytes += doc.reduce((n, s) => n + Buffer.byteLength(s) + 1, 0);
-    const ids = (await tok.tokenizeBatch(doc)).filter((s) => s.length > 0);
-    if (ids.length) docs.push(ids);
+    pending.push(doc);
+    pendingSentences += doc.length;
+    if (pendingSentences >= 4096) await flush();
   }
+  await flush();
   if (file) await save(file, docs, bytes).catch(() => undefined); // a cache that cannot be written is only slower
   return { docs, bytes, cached: false };
 }
