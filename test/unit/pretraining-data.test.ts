@@ -135,6 +135,7 @@ test("corpus: text files by extension and content, .gitignore, skipped folders, 
 
 test("the tokenized corpus is cached by content and tokenizer", async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), "cache-"));
+  process.env.XDG_CACHE_HOME = mkdtempSync(path.join(os.tmpdir(), "xdg-")); // a fresh cache for this test
   writeFileSync(path.join(dir, "a.txt"), "One sentence here. Another one there!\n\nA second paragraph.\n");
   const tok = await BertTokenizer.fromVocabFile(path.join(SHARED, "data/vocab/bert-base-uncased-vocab.txt"));
   const first = await tokenizeCorpus(dir, tok);
