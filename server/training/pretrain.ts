@@ -105,7 +105,10 @@ export async function pretrain(options: PretrainOptions): Promise<{ metrics: Met
   let o = options;
   const say = o.onMessage ?? (() => undefined);
   const corpusOpts: CorpusOptions = { warn: say, include: o.include, exclude: o.exclude, maxFileBytes: o.maxFileBytes };
-  const resuming = o.resume && (await exists(path.join(o.out, "trainer_state.json")));
+  const hasRun = await exists(path.join(o.out, "trainer_state.json"));
+  if (hasRun && !o.resume) throw new PretrainError(`${o.out} already holds a training run: pass --resume to continue it, or choose another --out`);
+  if (o.resume && !hasRun) say(`no run to resume in ${o.out}: starting a new one`);
+  const resuming = o.resume && hasRun;
   let tok: BertTokenizer;
   if (resuming) {
     tok = await BertTokenizer.fromDir(o.out).catch((e: Error) => {
@@ -167,9 +170,6 @@ export async function pretrain(options: PretrainOptions): Promise<{ metrics: Met
     }
     say(`resuming at step ${state.step}`);
   } else {
-    if (await exists(path.join(o.out, "trainer_state.json"))) {
-      throw new PretrainError(`${o.out} already holds a training run: pass --resume to continue it, or choose another --out`);
-    }
     await fs.rm(path.join(o.out, "metrics.jsonl"), { force: true });
     cfg = bertConfig({ ...PRESETS[o.preset], vocabSize: tok.vocabSize, architectures: [architectureOf("pretraining")] });
     params = ParamStore.fromShapes(paramShapes(cfg, "pretraining"));
