@@ -1,9 +1,15 @@
 // Writes the exact training batches `bert-studio pretrain` would use (same corpus split, seed, instances
 // and masks), and evaluation batches from another corpus, as safetensors with HF-style labels, so that
 // bench/hf_quality.py can train HF's BertForPreTraining on the same data and score both models alike.
-//   npx tsx bench/dump-batches.ts CORPUS EVAL_CORPUS VOCAB OUT.safetensors --steps N --batch B --seq T [--seed S] [--eval-batches K]
+//   npx tsx bench/dump-batches.ts CORPUS EVAL_CORPUS VOCAB OUT.safetensors --steps N --batch B --seq T [--seed S]
+//     [--eval-batches K] [--init DIR --preset tiny|small]
+// With --init, DIR receives the initial weights `pretrain --seed S --preset P` starts from (an HF folder), so
+// both trainings can start from the same point.
 import { parseArgs } from "node:util";
 import type * as ort from "onnxruntime-node";
+import { bertConfig, PRESETS, writeConfig } from "../server/model/config.js";
+import { architectureOf } from "../server/model/heads.js";
+import { initParams, ParamStore, paramShapes, saveParams } from "../server/model/params.js";
 import { writeSafetensors } from "../server/model/safetensors.js";
 import { BatchStream, pretrainingOptions, specialIds, splitHeldOut } from "../server/training/pretrain.js";
 import { tokenizeCorpus } from "../server/training/token-cache.js";
@@ -12,7 +18,7 @@ import { BertTokenizer } from "../server/training/tokenizer.js";
 import { Rng } from "../server/util/rng.js";
 
 async function main() {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { steps: { type: "string" }, batch: { type: "string" }, seq: { type: "string" }, seed: { type: "string" }, "eval-batches": { type: "string" } } });
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { steps: { type: "string" }, batch: { type: "string" }, seq: { type: "string" }, seed: { type: "string" }, "eval-batches": { type: "string" }, init: { type: "string" }, preset: { type: "string" } } });
   const [corpus, evalCorpus, vocab, out] = positionals;
   const steps = Number(values.steps ?? 300), batch = Number(values.batch ?? 32), seq = Number(values.seq ?? 128), seed = Number(values.seed ?? 42);
   const tok = await BertTokenizer.fromVocabFile(vocab);
@@ -31,6 +37,15 @@ async function main() {
     tensors.push(...stack(prefix, list, batch, seq));
   }
   await writeSafetensors(out, tensors, { format: "pt", seq: String(seq), batch: String(batch) });
+  if (values.init) {
+    const { mkdir } = await import("node:fs/promises");
+    await mkdir(values.init, { recursive: true });
+    const cfg = bertConfig({ ...PRESETS[(values.preset ?? "tiny") as keyof typeof PRESETS], vocabSize: tok.vocabSize, architectures: [architectureOf("pretraining")] });
+    const params = ParamStore.fromShapes(paramShapes(cfg, "pretraining"));
+    initParams(params, cfg, seed);
+    await writeConfig(values.init, cfg);
+    await saveParams(params, `${values.init}/model.safetensors`);
+  }
   console.log(`${out}: ${steps} training and ${k} evaluation batches of ${batch}x${seq}`);
 }
 

@@ -13,6 +13,7 @@ PRESETS = {"tiny": dict(num_hidden_layers=2, hidden_size=128, num_attention_head
 p = argparse.ArgumentParser()
 p.add_argument("batches"); p.add_argument("ours")
 p.add_argument("--preset", default="tiny"); p.add_argument("--lr", type=float, default=1e-3)
+p.add_argument("--init", default=None, help="start from these weights (dump-batches.ts --init) instead of a fresh init")
 p.add_argument("--warmup", type=int, default=None); p.add_argument("--schedule", default="linear"); p.add_argument("--seed", type=int, default=42)
 a = p.parse_args()
 t = load_file(a.batches)
@@ -39,7 +40,7 @@ def score(model):
 
 torch.manual_seed(a.seed)
 cfg = BertConfig(vocab_size=30522, **PRESETS[a.preset])
-hf = BertForPreTraining(cfg).train()
+hf = (BertForPreTraining.from_pretrained(a.init) if a.init else BertForPreTraining(cfg)).train()
 decay = [q for n, q in hf.named_parameters() if not ("bias" in n or "LayerNorm.weight" in n)]
 no_decay = [q for n, q in hf.named_parameters() if "bias" in n or "LayerNorm.weight" in n]
 opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}], lr=a.lr)
