@@ -8,7 +8,7 @@ import { readConfig, type BertConfig } from "./model/config.js";
 import { taskFromArchitectures, type Dims, type Task } from "./model/heads.js";
 import { createInferenceSession } from "./model/inference.js";
 import { loadParams, ParamStore, paramShapes, requireComplete } from "./model/params.js";
-import { readSafetensors, toFloat32 } from "./model/safetensors.js";
+import { readSafetensors, toFloat32, type NamedTensor } from "./model/safetensors.js";
 import { createSession, type Device } from "./model/session.js";
 import { Optimizer } from "./training/optimizer.js";
 import { getScheduler } from "./training/schedules.js";
@@ -198,7 +198,7 @@ async function checkSteps(
   params: ParamStore,
   feeds: Record<string, ort.Tensor>,
   dims: Dims,
-  expected: Map<string, import("./model/safetensors.js").NamedTensor>,
+  expected: Map<string, NamedTensor>,
   train: TrainJson,
   loss: Group,
   device: Device,
