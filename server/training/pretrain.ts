@@ -1,21 +1,18 @@
 // Pretraining on a folder of text: corpus → tokenizer → MLM/NSP instances → training steps, with a
 // held-out split, checkpoints (an HF folder plus optimizer and trainer state), metrics.jsonl and resume.
 import { promises as fs } from "node:fs";
-import * as path from "node:path";
 import * as ort from "onnxruntime-node";
-import { bertConfig, PRESETS, readConfig, writeConfig, type BertConfig } from "../model/config.js";
+import { bertConfig, PRESETS, type BertConfig } from "../model/config.js";
 import { architectureOf } from "../model/heads.js";
-import { CheckpointError, initParams, loadParams, ParamStore, paramShapes, requireComplete, saveParams } from "../model/params.js";
-import { readSafetensors, writeSafetensors } from "../model/safetensors.js";
+import { CheckpointError, initParams, ParamStore, paramShapes } from "../model/params.js";
 import { createSession, type Device } from "../model/session.js";
-import { writeFileAtomic } from "../util/fs.js";
 import { Rng } from "../util/rng.js";
 import { CorpusError, documents, type CorpusOptions } from "./corpus.js";
 import { tokenizeCorpus } from "./token-cache.js";
 import { Optimizer } from "./optimizer.js";
 import { collate, createInstances, DEFAULT_PRETRAINING, type Document, type Instance, type PretrainingOptions, type SpecialIds } from "./pretraining-data.js";
 import { getScheduler } from "./schedules.js";
-import { EventWriter } from "./tensorboard.js";
+import { hasRun, loadCheckpoint, MetricsLog, saveCheckpoint, type Metrics } from "./run-folder.js";
 import { BertTokenizer } from "./tokenizer.js";
 import { trainWordPiece, WordCounter } from "./vocab-trainer.js";
 import { buildTrainGraph } from "./train-graph.js";
@@ -66,11 +63,6 @@ export interface Progress {
   eta_s: number;
 }
 
-export interface Metrics {
-  step: number;
-  [name: string]: number;
-}
-
 interface TrainerState {
   step: number;
   epoch: number;
@@ -97,18 +89,14 @@ export function pretrainingOptions(seq: number): PretrainingOptions {
   return { ...DEFAULT_PRETRAINING, maxSeqLength: seq, maxPredictionsPerSeq: Math.max(1, Math.round(seq * 0.15)) };
 }
 
-async function exists(file: string): Promise<boolean> {
-  return fs.stat(file).then(() => true, () => false);
-}
-
 export async function pretrain(options: PretrainOptions): Promise<{ metrics: Metrics[]; stopped: boolean }> {
   let o = options;
   const say = o.onMessage ?? (() => undefined);
   const corpusOpts: CorpusOptions = { warn: say, include: o.include, exclude: o.exclude, maxFileBytes: o.maxFileBytes };
-  const hasRun = await exists(path.join(o.out, "trainer_state.json"));
-  if (hasRun && !o.resume) throw new PretrainError(`${o.out} already holds a training run: pass --resume to continue it, or choose another --out`);
-  if (o.resume && !hasRun) say(`no run to resume in ${o.out}: starting a new one`);
-  const resuming = o.resume && hasRun;
+  const runExists = await hasRun(o.out);
+  if (runExists && !o.resume) throw new PretrainError(`${o.out} already holds a training run: pass --resume to continue it, or choose another --out`);
+  if (o.resume && !runExists) say(`no run to resume in ${o.out}: starting a new one`);
+  const resuming = o.resume && runExists;
   let tok: BertTokenizer;
   if (resuming) {
     tok = await BertTokenizer.fromDir(o.out).catch((e: Error) => {
@@ -153,24 +141,14 @@ export async function pretrain(options: PretrainOptions): Promise<{ metrics: Met
   let v: ParamStore | undefined;
   if (resuming) {
     try {
-      cfg = await readConfig(o.out);
-      params = ParamStore.fromShapes(paramShapes(cfg, "pretraining"));
-      requireComplete(loadParams(params, (await readSafetensors(path.join(o.out, "model.safetensors"))).tensors, "model.safetensors"), o.out);
-      const moments = (await readSafetensors(path.join(o.out, "optimizer.safetensors"))).tensors;
-      m = params.like();
-      v = params.like();
-      for (const [prefix, store] of [["m.", m], ["v.", v]] as const) {
-        const named = new Map([...moments].filter(([k]) => k.startsWith(prefix)).map(([k, t]) => [k.slice(2), t]));
-        requireComplete(loadParams(store, named, "optimizer.safetensors"), `${o.out}/optimizer.safetensors`);
-      }
-      state = JSON.parse(await fs.readFile(path.join(o.out, "trainer_state.json"), "utf8")) as TrainerState;
+      const c = await loadCheckpoint<TrainerState>(o.out, "pretraining");
+      ({ cfg, params, m, v, state } = c);
       if (cfg.vocabSize !== tok.vocabSize) throw new CheckpointError(`vocabulary has ${tok.vocabSize} tokens, the checkpoint ${cfg.vocabSize}`);
     } catch (e) {
       throw new PretrainError(`cannot resume from ${o.out}: ${(e as Error).message}. The checkpoint was left as it is.`);
     }
     say(`resuming at step ${state.step}`);
   } else {
-    await fs.rm(path.join(o.out, "metrics.jsonl"), { force: true });
     cfg = bertConfig({ ...PRESETS[o.preset], vocabSize: tok.vocabSize, architectures: [architectureOf("pretraining")] });
     params = ParamStore.fromShapes(paramShapes(cfg, "pretraining"));
     initParams(params, cfg, o.seed);
@@ -195,8 +173,7 @@ export async function pretrain(options: PretrainOptions): Promise<{ metrics: Met
   const schedule = getScheduler(o.schedule, o.lr, { warmupSteps: o.warmupSteps ?? Math.round(o.steps * 0.06), trainingSteps: o.steps });
   const rng = new Rng(0);
   rng.setState(state.rng);
-  const metricsFile = path.join(o.out, "metrics.jsonl");
-  const events = await EventWriter.create(o.out);
+  const log = await MetricsLog.open(o.out, resuming);
   const metrics: Metrics[] = [];
 
   // Held-out batches are fixed (their own seed) so evaluations are comparable across steps.
@@ -227,19 +204,7 @@ export async function pretrain(options: PretrainOptions): Promise<{ metrics: Met
     };
   };
 
-  const saveCheckpoint = async () => {
-    await writeConfig(o.out, cfg);
-    await saveParams(opt.params, path.join(o.out, "model.safetensors"));
-    await writeSafetensors(
-      path.join(o.out, "optimizer.safetensors"),
-      opt.params.specs.flatMap((s) => [
-        [`m.${s.name}`, { dtype: "F32" as const, shape: s.shape, data: opt.m.view(s.name) }],
-        [`v.${s.name}`, { dtype: "F32" as const, shape: s.shape, data: opt.v.view(s.name) }],
-      ]),
-    );
-    await tok.save(o.out);
-    await writeFileAtomic(path.join(o.out, "trainer_state.json"), JSON.stringify({ ...state, rng: rng.getState() }, null, 2) + "\n");
-  };
+  const checkpoint = () => saveCheckpoint(o.out, cfg, opt, tok, { ...state, rng: rng.getState() });
 
   const batches = new BatchStream(train, data, special, o.batch, o.seed, state, rng);
   const window = { tokens: 0, start: Date.now(), loss: 0, mlm: 0, nsp: 0, mlmLoss: 0, nspLoss: 0, n: 0, mlm_correct: 0, mlm_count: 0, nsp_correct: 0, nsp_count: 0 };
@@ -277,18 +242,17 @@ export async function pretrain(options: PretrainOptions): Promise<{ metrics: Met
       };
       if (state.step % o.evalEvery === 0 || last) Object.assign(row, await evaluate());
       metrics.push(row);
-      await fs.appendFile(metricsFile, JSON.stringify(row) + "\n");
-      await events.scalars(row.step, Object.fromEntries(Object.entries(row).filter(([k]) => k !== "step" && k !== "epoch")));
+      await log.write(row);
       const perStep = (Date.now() - runStart) / 1000 / (state.step - startStep);
       o.onProgress?.({ step: state.step, steps: o.steps, loss: row.loss, mlm_acc: row.mlm_acc, nsp_acc: row.nsp_acc, tokens_per_s: row.tokens_per_s, eta_s: perStep * (o.steps - state.step) });
       Object.assign(window, { tokens: 0, start: Date.now(), loss: 0, mlmLoss: 0, nspLoss: 0, n: 0, mlm_correct: 0, mlm_count: 0, nsp_correct: 0, nsp_count: 0 });
     }
     if (state.step % o.checkpointEvery === 0 && state.step < o.steps) {
-      await saveCheckpoint();
+      await checkpoint();
       await opt.reseed(o.seed + state.step); // a run resumed from here draws the same dropout masks
     }
   }
-  await saveCheckpoint();
+  await checkpoint();
   await opt.release();
   await evalSession.release();
   return { metrics, stopped };
