@@ -1,6 +1,7 @@
 // `bert-studio`: the engine without an editor.
 import { parseArgs } from "node:util";
-import { DEVICES, type Device } from "./model/session.js";
+import { device, nonNegativeInt, positiveInt, UsageError } from "./cli-args.js";
+import { evaluateCommand, FINETUNE_HELP, finetuneCommand, predictCommand } from "./cli-finetune.js";
 
 const HELP = `bert-studio — train and run BERT on ONNX Runtime
 
@@ -31,19 +32,11 @@ Usage:
       trainer_state.json and metrics.jsonl. Ctrl-C stops after the current step, saving.
   bert-studio fill-mask --model RUN "text with [MASK]" [--top-k 5] [--json]
       Ranked tokens with probabilities for each [MASK].
-
+${FINETUNE_HELP}
 Options:
   --device cpu|webgpu|cuda|auto   execution provider (default cpu; falls back to CPU with a message)
   -h, --help                      this help
 `;
-
-export class UsageError extends Error {}
-
-function device(value: string | undefined): Device {
-  const d = (value ?? "cpu") as Device;
-  if (!DEVICES.includes(d)) throw new UsageError(`--device must be one of ${DEVICES.join(", ")}, got ${value}`);
-  return d;
-}
 
 async function parity(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: "boolean" }, device: { type: "string" } } });
@@ -147,19 +140,6 @@ async function tokenize(args: string[]): Promise<number> {
   }
   if (failed) process.stderr.write(`bert-studio: ${failed} line(s) could not be tokenized\n`);
   return failed ? 1 : 0;
-}
-
-function nonNegativeInt(name: string, v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a non-negative integer, got ${v}`);
-  return n;
-}
-
-function positiveInt(name: string, v: string | undefined, fallback: number): number {
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--${name} must be a positive integer, got ${v}`);
-  return n;
 }
 
 async function pretrainCommand(args: string[]): Promise<number> {
@@ -284,6 +264,12 @@ export async function main(argv: string[]): Promise<number> {
       return pretrainCommand(rest);
     case "fill-mask":
       return fillMaskCommand(rest);
+    case "finetune":
+      return finetuneCommand(rest);
+    case "evaluate":
+      return evaluateCommand(rest);
+    case "predict":
+      return predictCommand(rest);
     default:
       throw new UsageError(`unknown command ${command}`);
   }

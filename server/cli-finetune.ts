@@ -1,0 +1,166 @@
+// `bert-studio finetune | evaluate | predict`: the downstream tasks from the command line.
+import { promises as fs } from "node:fs";
+import { parseArgs } from "node:util";
+import { device, nonNegativeInt, positiveInt, positiveNumber, UsageError } from "./cli-args.js";
+import type { ColumnOptions } from "./tasks/readers.js";
+import { FINETUNE_TASKS, type FinetuneTask } from "./tasks/tasks.js";
+
+export const FINETUNE_HELP = `  bert-studio finetune TASK --train FILE [--eval FILE] --model DIR --out RUN [--epochs 3 | --steps N]
+      [--batch 32] [--max-length 128] [--lr 5e-5] [--schedule linear] [--warmup N] [--grad-accum K]
+      [--eval-every N] [--checkpoint-every N] [--seed S] [--resume] [--device D] [--doc-stride N]
+      [--text-column C] [--pair-column C] [--label-column C] [--no-header]
+      TASK: classify (text, label), pair (two texts, label), choice (SWAG CSV), qa (SQuAD v1.1 JSON),
+      ner (CoNLL columns or one character per line), or auto (detected from --train, and said).
+      The encoder comes from DIR (a pretrain run or an HF folder); the head is new. RUN is an HF folder
+      plus optimizer/trainer state and metrics; RUN/best holds the best checkpoint by the task's metric
+      (accuracy; SQuAD F1; entity F1) on --eval.
+  bert-studio evaluate --model RUN --data FILE [--json]
+      The task's metrics on a labelled file (RUN/best when there is one).
+  bert-studio predict --model RUN (FILE | TEXT) [--pair TEXT] [--question TEXT] [--json]
+      Label + probabilities; QA answer + score + span (code-point offsets); NER entities with offsets.
+`;
+
+function columns(values: { "text-column"?: string; "pair-column"?: string; "label-column"?: string; "no-header"?: boolean }): ColumnOptions {
+  return { text: values["text-column"], pair: values["pair-column"], label: values["label-column"], header: values["no-header"] ? false : undefined };
+}
+
+const COLUMN_OPTIONS = {
+  "text-column": { type: "string" },
+  "pair-column": { type: "string" },
+  "label-column": { type: "string" },
+  "no-header": { type: "boolean" },
+} as const;
+
+const say = (m: string) => process.stderr.write(`${m}\n`);
+
+export async function finetuneCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      train: { type: "string" },
+      eval: { type: "string" },
+      model: { type: "string" },
+      out: { type: "string" },
+      epochs: { type: "string" },
+      steps: { type: "string" },
+      batch: { type: "string" },
+      "max-length": { type: "string" },
+      "doc-stride": { type: "string" },
+      lr: { type: "string" },
+      schedule: { type: "string" },
+      warmup: { type: "string" },
+      "grad-accum": { type: "string" },
+      "eval-every": { type: "string" },
+      "checkpoint-every": { type: "string" },
+      seed: { type: "string" },
+      resume: { type: "boolean" },
+      device: { type: "string" },
+      ...COLUMN_OPTIONS,
+    },
+  });
+  if (positionals.length !== 1) throw new UsageError(`finetune needs a TASK: ${FINETUNE_TASKS.join(", ")} or auto`);
+  if (!values.train) throw new UsageError("finetune needs --train FILE");
+  if (!values.model) throw new UsageError("finetune needs --model DIR (a pretrained run or an HF BERT folder)");
+  if (!values.out) throw new UsageError("finetune needs --out RUN");
+  if (values.steps && values.epochs) throw new UsageError("give --epochs or --steps, not both");
+  let task = positionals[0] as FinetuneTask | "auto";
+  if (task === "auto") {
+    const { detectTask } = await import("./tasks/tasks.js");
+    const d = await detectTask(values.train);
+    say(`task: ${d.task} (detected: ${d.why})`);
+    task = d.task;
+  } else if (!(FINETUNE_TASKS as readonly string[]).includes(task)) {
+    throw new UsageError(`unknown task ${task}; one of ${FINETUNE_TASKS.join(", ")}, auto`);
+  }
+  const lr = positiveNumber("lr", values.lr, 5e-5);
+  const { getScheduler } = await import("./training/schedules.js");
+  getScheduler(values.schedule ?? "linear", lr, { trainingSteps: 1 }); // names a bad schedule now
+  const { finetune } = await import("./training/finetune.js");
+  const controller = new AbortController();
+  process.once("SIGINT", () => {
+    say("\nstopping after this step; a checkpoint will be saved");
+    controller.abort();
+  });
+  const tty = process.stderr.isTTY;
+  const { stopped, best } = await finetune({
+    task,
+    train: values.train,
+    eval: values.eval,
+    model: values.model,
+    out: values.out,
+    epochs: positiveInt("epochs", values.epochs, 3),
+    steps: values.steps === undefined ? undefined : positiveInt("steps", values.steps, 0),
+    batch: positiveInt("batch", values.batch, 32),
+    maxLength: positiveInt("max-length", values["max-length"], task === "qa" ? 384 : 128),
+    docStride: values["doc-stride"] === undefined ? undefined : positiveInt("doc-stride", values["doc-stride"], 0),
+    lr,
+    schedule: values.schedule ?? "linear",
+    warmupSteps: values.warmup === undefined ? undefined : nonNegativeInt("warmup", values.warmup),
+    accumulationSteps: positiveInt("grad-accum", values["grad-accum"], 1),
+    evalEvery: values["eval-every"] === undefined ? undefined : positiveInt("eval-every", values["eval-every"], 0),
+    checkpointEvery: values["checkpoint-every"] === undefined ? undefined : positiveInt("checkpoint-every", values["checkpoint-every"], 0),
+    logEvery: 10,
+    seed: values.seed === undefined ? 42 : Number(values.seed),
+    resume: !!values.resume,
+    device: device(values.device),
+    columns: columns(values),
+    signal: controller.signal,
+    onMessage: say,
+    onProgress: (p) => {
+      const evalText = p.metrics ? "  " + Object.entries(p.metrics).filter(([k]) => k.startsWith("eval_")).map(([k, v]) => `${k.slice(5)} ${v.toFixed(4)}`).join("  ") : "";
+      const line = `step ${p.step}/${p.steps}  loss ${p.loss.toFixed(4)}  ETA ${Math.round(p.eta_s)}s${evalText}`;
+      process.stderr.write(tty && !p.metrics ? `\r${line}\x1b[K` : `${tty ? "\r" : ""}${line}\n`);
+    },
+  });
+  say(`${stopped ? "stopped" : "done"}: checkpoint and metrics.jsonl in ${values.out}${best ? `; best ${best.metric} ${best.value.toFixed(4)} at step ${best.step} in ${values.out}/best` : ""}`);
+  return 0;
+}
+
+export async function evaluateCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { model: { type: "string" }, data: { type: "string" }, json: { type: "boolean" }, device: { type: "string" }, ...COLUMN_OPTIONS } });
+  if (!values.model) throw new UsageError("evaluate needs --model RUN");
+  if (!values.data) throw new UsageError("evaluate needs --data FILE (labelled)");
+  const { TaskModel } = await import("./tasks/task-model.js");
+  const model = await TaskModel.load(values.model, device(values.device));
+  let bad = 0;
+  const result = await model.evaluate(values.data, { columns: columns(values), onBadRow: (m) => (++bad <= 10 ? say(m) : undefined) });
+  if (bad) result.skipped_rows = bad;
+  await model.release();
+  if (values.json) process.stdout.write(JSON.stringify(result) + "\n");
+  else for (const [k, v] of Object.entries(result)) process.stdout.write(`${k}: ${typeof v === "object" ? JSON.stringify(v) : v}\n`);
+  return 0;
+}
+
+export async function predictCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { model: { type: "string" }, pair: { type: "string" }, question: { type: "string" }, json: { type: "boolean" }, device: { type: "string" }, ...COLUMN_OPTIONS },
+  });
+  if (!values.model) throw new UsageError("predict needs --model RUN");
+  if (positionals.length !== 1) throw new UsageError("predict needs one FILE or TEXT");
+  const { TaskModel } = await import("./tasks/task-model.js");
+  const model = await TaskModel.load(values.model, device(values.device));
+  const input = positionals[0];
+  const isFile = await fs.stat(input).then((s) => s.isFile(), () => false);
+  const examples = isFile ? await model.readFile(input, { labelled: false, columns: columns(values), onBadRow: say }) : model.fromText(input, { pair: values.pair, question: values.question });
+  const predictions = await model.predictExamples(examples, say);
+  await model.release();
+  for (const p of predictions) {
+    if (values.json) process.stdout.write(JSON.stringify(p) + "\n");
+    else process.stdout.write(humanReadable(p) + "\n");
+  }
+  return 0;
+}
+
+function humanReadable(p: Record<string, unknown>): string {
+  if ("answer" in p) return `${JSON.stringify(p.answer)} (score ${(p.score as number).toFixed(2)}, characters ${p.start}-${p.end})`;
+  if ("entities" in p) {
+    const es = p.entities as { type: string; text: string }[];
+    return es.length ? es.map((e) => `${e.type}: ${e.text}`).join("; ") : "(no entities)";
+  }
+  const probs = p.probabilities as Record<string, number> | number[];
+  const best = Array.isArray(probs) ? probs[p.label as number] : probs[p.label as string];
+  return `${p.label} (${(best * 100).toFixed(1)}%)`;
+}

@@ -1,0 +1,222 @@
+// Fine-tuning on a labelled file: the encoder from a pretrained run or an HF folder (tensors matched by
+// name, with a report), a new task head, the training loop of pretraining (schedule, warmup, accumulation,
+// checkpoints, exact resume, cancel, metrics.jsonl + TensorBoard), evaluation each epoch or every N steps,
+// and the best checkpoint by the task's main metric kept in RUN/best.
+import { promises as fs } from "node:fs";
+import * as path from "node:path";
+import * as ort from "onnxruntime-node";
+import { readConfig, type BertConfig } from "../model/config.js";
+import { architectureOf } from "../model/heads.js";
+import { initParams, loadParams, ParamStore, paramShapes, type LoadReport } from "../model/params.js";
+import { readSafetensors } from "../model/safetensors.js";
+import { createSession, type Device } from "../model/session.js";
+import { forwardFeatures, type TaskSettings } from "../tasks/task-model.js";
+import { DataError } from "../tasks/readers.js";
+import { TASK_SPECS, collateFeatures, type Feature, type FinetuneTask } from "../tasks/tasks.js";
+import { Rng } from "../util/rng.js";
+import { Optimizer } from "./optimizer.js";
+import { hasRun, loadCheckpoint, MetricsLog, saveCheckpoint, saveModel, type Metrics } from "./run-folder.js";
+import { getScheduler } from "./schedules.js";
+import { BertTokenizer } from "./tokenizer.js";
+import { buildTrainGraph } from "./train-graph.js";
+import type { ColumnOptions } from "../tasks/readers.js";
+
+export interface FinetuneOptions {
+  task: FinetuneTask;
+  train: string;
+  eval?: string;
+  /** Pretrained model folder (ours or HF's): encoder weights, tokenizer and sizes. */
+  model: string;
+  out: string;
+  epochs: number;
+  /** Train for this many steps instead of `epochs`. */
+  steps?: number;
+  batch: number;
+  maxLength: number;
+  docStride?: number;
+  lr: number;
+  schedule: string;
+  /** Default: 10% of the steps (BERT's fine-tuning recipe). */
+  warmupSteps?: number;
+  accumulationSteps?: number;
+  /** Evaluate every N steps; default once per epoch. */
+  evalEvery?: number;
+  checkpointEvery?: number;
+  logEvery: number;
+  seed: number;
+  resume: boolean;
+  device: Device;
+  columns?: ColumnOptions;
+  signal?: AbortSignal;
+  onMessage?: (m: string) => void;
+  onProgress?: (p: { step: number; steps: number; loss: number; eta_s: number; metrics?: Record<string, number> }) => void;
+}
+
+export class FinetuneError extends Error {}
+
+interface State {
+  step: number;
+  epoch: number;
+  batchInEpoch: number;
+  seed: number;
+  best?: { step: number; metric: string; value: number };
+}
+
+/** Where the encoder comes from: which tensors were loaded, which are new, which were not used. */
+export function describeLoad(report: LoadReport, source: string): string {
+  const list = (xs: string[]) => (xs.length <= 6 ? xs.join(", ") : `${xs.slice(0, 5).join(", ")} and ${xs.length - 5} more`);
+  return [
+    `loaded ${report.loaded.length} tensors from ${source}`,
+    report.missing.length ? `new (initialised): ${list(report.missing)}` : "nothing new",
+    report.unexpected.length ? `not used: ${list(report.unexpected)}` : "",
+  ]
+    .filter(Boolean)
+    .join("; ");
+}
+
+export async function finetune(o: FinetuneOptions): Promise<{ metrics: Metrics[]; stopped: boolean; best?: State["best"] }> {
+  const say = o.onMessage ?? (() => undefined);
+  const spec = TASK_SPECS[o.task];
+  let bad = 0;
+  const onBadRow = (m: string) => {
+    if (++bad <= 10) say(m);
+    else if (bad === 11) say("(further bad rows are not shown)");
+  };
+  const runExists = await hasRun(o.out);
+  if (runExists && !o.resume) throw new FinetuneError(`${o.out} already holds a training run: pass --resume to continue it, or choose another --out`);
+  const resuming = o.resume && runExists;
+  const source = resuming ? o.out : o.model;
+  const tok = await BertTokenizer.fromDir(source);
+
+  const train = await spec.read(o.train, { labelled: true, columns: o.columns, onBadRow });
+  if (train.length === 0) throw new DataError(`${o.train}: no labelled examples${bad ? ` (${bad} bad rows)` : ""}`);
+  const evalExamples = o.eval ? await spec.read(o.eval, { labelled: true, columns: o.columns, onBadRow }) : [];
+  if (o.eval && evalExamples.length === 0) throw new DataError(`${o.eval}: no labelled examples`);
+
+  let cfg: BertConfig;
+  let params: ParamStore;
+  let state: State = { step: 0, epoch: 0, batchInEpoch: 0, seed: o.seed };
+  let moments: { m: ParamStore; v: ParamStore } | undefined;
+  if (resuming) {
+    try {
+      const c = await loadCheckpoint<State>(o.out, spec.head);
+      ({ cfg, params, state } = c);
+      moments = c;
+    } catch (e) {
+      throw new FinetuneError(`cannot resume from ${o.out}: ${(e as Error).message}. The checkpoint was left as it is.`);
+    }
+    say(`resuming at step ${state.step}`);
+  } else {
+    const base = await readConfig(o.model);
+    const labels = spec.labelsOf(train);
+    if (o.task !== "qa" && labels.length < 2) throw new DataError(`${o.train}: training needs at least 2 labels, found ${labels.length} (${labels.join(", ")})`);
+    const settings: TaskSettings = { max_length: o.maxLength, ...(o.task === "qa" ? { doc_stride: o.docStride ?? Math.min(128, Math.floor(o.maxLength / 3)) } : {}) };
+    cfg = {
+      ...base,
+      architectures: [architectureOf(spec.head)],
+      id2label: labels.length ? Object.fromEntries(labels.map((l, i) => [i, l])) : undefined,
+      extra: { ...base.extra, finetuning_task: o.task, bert_studio: settings },
+    };
+    params = ParamStore.fromShapes(paramShapes(cfg, spec.head));
+    initParams(params, cfg, o.seed);
+    const file = path.join(o.model, "model.safetensors");
+    const report = loadParams(params, (await readSafetensors(file)).tensors, file);
+    if (report.loaded.length === 0) throw new FinetuneError(`${file}: no tensor matches the model (is it a BERT checkpoint?)`);
+    say(describeLoad(report, o.model));
+  }
+  const settings = cfg.extra.bert_studio as TaskSettings;
+  const labels = cfg.id2label ? Object.entries(cfg.id2label).sort(([a], [b]) => Number(a) - Number(b)).map(([, l]) => l) : [];
+  if (settings.max_length > cfg.maxPositionEmbeddings) throw new FinetuneError(`--max-length ${settings.max_length} is longer than the model's ${cfg.maxPositionEmbeddings} positions`);
+  const encodeOpts = { maxLength: settings.max_length, docStride: settings.doc_stride, labels, onBadRow };
+  const features = await spec.encode(train, tok, encodeOpts);
+  const evalFeatures = await spec.encode(evalExamples, tok, encodeOpts);
+  say(`${o.task}: ${train.length} training examples (${features.length} features)${o.eval ? `, ${evalExamples.length} evaluation examples` : ""}${labels.length ? `, labels ${labels.join(", ")}` : ""}${bad ? `; ${bad} bad rows skipped` : ""}`);
+
+  const k = o.accumulationSteps ?? 1;
+  const stepsPerEpoch = Math.max(1, Math.ceil(features.length / (o.batch * k)));
+  const steps = o.steps ?? stepsPerEpoch * o.epochs;
+  const evalEvery = o.evalEvery ?? stepsPerEpoch;
+  const checkpointEvery = o.checkpointEvery ?? stepsPerEpoch;
+  await fs.mkdir(o.out, { recursive: true });
+
+  const dims = { batch: "batch", seq: "seq", choices: "choices" };
+  const opt = await Optimizer.create(cfg, params, { task: spec.head, dims, device: o.device, dropoutSeed: o.seed + state.step, accumulationSteps: k });
+  if (moments) {
+    opt.m.data.set(moments.m.data);
+    opt.v.data.set(moments.v.data);
+  }
+  opt.t = state.step;
+  const schedule = getScheduler(o.schedule, o.lr, { warmupSteps: o.warmupSteps ?? Math.round(steps * 0.1), trainingSteps: steps });
+  const evalSession = o.eval ? (await createSession(buildTrainGraph(cfg, spec.head, { mode: "eval", dims, dropout: false, expose: spec.outputs }).model, { device: o.device })).session : undefined;
+  const log = await MetricsLog.open(o.out, resuming);
+
+  const evaluate = async (): Promise<Record<string, number>> => {
+    if (!evalSession) return {};
+    const paramFeeds: Record<string, ort.Tensor> = {};
+    for (const s of opt.params.specs) paramFeeds[s.name] = new ort.Tensor("float32", opt.params.view(s.name), s.shape);
+    const outputs = await forwardFeatures(o.task, evalFeatures, (feeds) => evalSession.run({ ...feeds, ...paramFeeds }), { batchSize: o.batch * 2, padId: tok.padId, labelled: true });
+    const scores = spec.score(evalExamples, spec.predict(evalExamples, evalFeatures, outputs, labels), labels);
+    return Object.fromEntries(Object.entries(scores).filter(([, v]) => typeof v === "number").map(([name, v]) => [`eval_${name}`, v as number]));
+  };
+
+  // Each epoch visits the features in its own seeded order; the position in it is part of the state.
+  let order: number[] = [];
+  let orderEpoch = -1;
+  const nextBatch = (): Feature[] => {
+    for (;;) {
+      if (orderEpoch !== state.epoch) {
+        order = new Rng(o.seed * 1000003 + state.epoch).shuffle(Array.from({ length: features.length }, (_, i) => i));
+        orderEpoch = state.epoch;
+      }
+      const start = state.batchInEpoch * o.batch;
+      if (start < order.length) {
+        state.batchInEpoch++;
+        return order.slice(start, start + o.batch).map((i) => features[i]);
+      }
+      state.epoch++;
+      state.batchInEpoch = 0;
+    }
+  };
+
+  const metrics: Metrics[] = [];
+  const window = { loss: 0, n: 0, tokens: 0, start: Date.now() };
+  const runStart = Date.now();
+  const startStep = state.step;
+  let stopped = false;
+  while (state.step < steps) {
+    if (o.signal?.aborted) {
+      stopped = true;
+      break;
+    }
+    const micro = Array.from({ length: k }, () => collateFeatures(o.task, nextBatch(), tok.padId, true));
+    const r = await opt.step(micro, schedule(state.step));
+    state.step++;
+    window.loss += r.scalars.loss;
+    window.n++;
+    window.tokens += micro.reduce((n, f) => n + f.input_ids.data.length, 0);
+    const last = state.step === steps;
+    const evalNow = state.step % evalEvery === 0 || last;
+    if (state.step % o.logEvery === 0 || evalNow) {
+      const row: Metrics = { step: state.step, loss: window.loss / window.n, lr: schedule(state.step - 1), tokens_per_s: window.tokens / ((Date.now() - window.start) / 1000), epoch: state.epoch + state.batchInEpoch / stepsPerEpoch / k };
+      if (evalNow) Object.assign(row, await evaluate());
+      metrics.push(row);
+      await log.write(row);
+      const main = row[`eval_${spec.mainMetric}`];
+      if (main !== undefined && (state.best === undefined || main > state.best.value)) {
+        state.best = { step: state.step, metric: spec.mainMetric, value: main };
+        await saveModel(path.join(o.out, "best"), cfg, opt.params, tok);
+      }
+      const perStep = (Date.now() - runStart) / 1000 / (state.step - startStep);
+      o.onProgress?.({ step: state.step, steps, loss: row.loss, eta_s: perStep * (steps - state.step), metrics: evalNow ? row : undefined });
+      Object.assign(window, { loss: 0, n: 0, tokens: 0, start: Date.now() });
+    }
+    if (state.step % checkpointEvery === 0 && state.step < steps) {
+      await saveCheckpoint(o.out, cfg, opt, tok, state);
+      await opt.reseed(o.seed + state.step); // a run resumed from here draws the same dropout masks
+    }
+  }
+  await saveCheckpoint(o.out, cfg, opt, tok, state);
+  await opt.release();
+  await evalSession?.release();
+  return { metrics, stopped, best: state.best };
+}
