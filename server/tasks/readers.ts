@@ -179,7 +179,9 @@ export async function* readTextExamples(file: string, opts: ReadOptions & { pair
         const lower = fields.map((f) => f.trim().toLowerCase());
         return wanted !== undefined && !/^\d+$/.test(wanted) ? lower.indexOf(wanted.toLowerCase()) : lower.findIndex((f) => names.includes(f));
       };
-      const header = cols.header ?? (format !== "bang" && (named(cols.label, LABEL_NAMES) >= 0 || named(cols.text, TEXT_NAMES) >= 0));
+      // A column asked for by name means a header; otherwise a header is a first row naming a known column.
+      const byName = [cols.text, cols.pair, cols.label].some((c) => c !== undefined && !/^\d+$/.test(c));
+      const header = cols.header ?? (format !== "bang" && (byName || named(cols.label, LABEL_NAMES) >= 0 || named(cols.text, TEXT_NAMES) >= 0));
       const byIndex = (wanted: string | undefined, fallback: number) => (wanted !== undefined && /^\d+$/.test(wanted) ? Number(wanted) : fallback);
       if (header) {
         index = {
