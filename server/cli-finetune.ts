@@ -8,7 +8,7 @@ import { FINETUNE_TASKS, type FinetuneTask } from "./tasks/tasks.js";
 export const FINETUNE_HELP = `  bert-studio finetune TASK --train FILE [--eval FILE] --model DIR --out RUN [--epochs 3 | --steps N]
       [--batch 32] [--max-length 128] [--lr 5e-5] [--schedule linear] [--warmup N] [--grad-accum K]
       [--eval-every N] [--checkpoint-every N] [--seed S] [--resume] [--device D] [--doc-stride N]
-      [--text-column C] [--pair-column C] [--label-column C] [--no-header]
+      [--text-column C] [--pair-column C] [--label-column C] [--no-header] [--save-init DIR]
       TASK: classify (text, label), pair (two texts, label), choice (SWAG CSV), qa (SQuAD v1.1 JSON),
       ner (CoNLL columns or one character per line), or auto (detected from --train, and said).
       The encoder comes from DIR (a pretrain run or an HF folder); the head is new. RUN is an HF folder
@@ -56,6 +56,7 @@ export async function finetuneCommand(args: string[]): Promise<number> {
       seed: { type: "string" },
       resume: { type: "boolean" },
       device: { type: "string" },
+      "save-init": { type: "string" },
       ...COLUMN_OPTIONS,
     },
   });
@@ -105,10 +106,11 @@ export async function finetuneCommand(args: string[]): Promise<number> {
     resume: !!values.resume,
     device: device(values.device),
     columns: columns(values),
+    saveInit: values["save-init"],
     signal: controller.signal,
     onMessage: say,
     onProgress: (p) => {
-      const evalText = p.metrics ? "  " + Object.entries(p.metrics).filter(([k]) => k.startsWith("eval_")).map(([k, v]) => `${k.slice(5)} ${v.toFixed(4)}`).join("  ") : "";
+      const evalText = p.metrics ? "  " + Object.entries(p.metrics).filter(([k]) => k.startsWith("eval_")).map(([k, v]) => `${k.slice(5)} ${Number.isInteger(v) ? v : v.toFixed(4)}`).join("  ") : "";
       const line = `step ${p.step}/${p.steps}  loss ${p.loss.toFixed(4)}  ETA ${Math.round(p.eta_s)}s${evalText}`;
       process.stderr.write(tty && !p.metrics ? `\r${line}\x1b[K` : `${tty ? "\r" : ""}${line}\n`);
     },

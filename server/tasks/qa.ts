@@ -25,6 +25,11 @@ export const DEFAULT_QA: QaEncodingOptions & { nBest: number; maxAnswerLength: n
   maxAnswerLength: 30,
 };
 
+/** run_qa's doc stride (128) when the windows are long enough for it, else a third of the window. */
+export function defaultDocStride(maxLength: number): number {
+  return Math.min(DEFAULT_QA.docStride, Math.floor(maxLength / 3));
+}
+
 /** Windows over the context tokens (ids and offsets from the tokenizer without special tokens). */
 export function qaWindows(
   question: number[],

@@ -7,7 +7,7 @@ import type { Task } from "../model/heads.js";
 import type { BertTokenizer } from "../training/tokenizer.js";
 import { accuracy, entityScores, macroF1, squadScores } from "./metrics.js";
 import { entities, normalizeTags, tagLabels } from "./ner.js";
-import { answerPositions, bestAnswer, DEFAULT_QA, qaWindows, type QaWindow } from "./qa.js";
+import { answerPositions, bestAnswer, DEFAULT_QA, defaultDocStride, qaWindows, type QaWindow } from "./qa.js";
 import {
   codePoints,
   DataError,
@@ -202,7 +202,7 @@ const qa: TaskSpec<SquadExample> = {
         contexts.set(ex.context, context);
       }
       const question = (await tok.encode(ex.question.trimStart(), null, { addSpecialTokens: false })).ids;
-      const windows = qaWindows(question, context, { cls: tok.clsId, sep: tok.sepId }, { ...DEFAULT_QA, maxLength: o.maxLength, docStride: o.docStride ?? Math.min(DEFAULT_QA.docStride, Math.floor(o.maxLength / 3)) });
+      const windows = qaWindows(question, context, { cls: tok.clsId, sep: tok.sepId }, { ...DEFAULT_QA, maxLength: o.maxLength, docStride: o.docStride ?? defaultDocStride(o.maxLength) });
       const answer = ex.answers[0];
       for (const w of windows) {
         const [start, end] = answer ? answerPositions(w, answer.start, answer.start + codePoints(answer.text).length) : [-100, -100];

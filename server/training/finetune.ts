@@ -11,6 +11,7 @@ import { initParams, loadParams, ParamStore, paramShapes, type LoadReport } from
 import { readSafetensors } from "../model/safetensors.js";
 import { createSession, type Device } from "../model/session.js";
 import { forwardFeatures, type TaskSettings } from "../tasks/task-model.js";
+import { defaultDocStride } from "../tasks/qa.js";
 import { DataError } from "../tasks/readers.js";
 import { TASK_SPECS, collateFeatures, type Feature, type FinetuneTask } from "../tasks/tasks.js";
 import { Rng } from "../util/rng.js";
@@ -47,6 +48,8 @@ export interface FinetuneOptions {
   resume: boolean;
   device: Device;
   columns?: ColumnOptions;
+  /** Also write the starting weights (loaded encoder + new head) here, for side-by-side comparisons. */
+  saveInit?: string;
   signal?: AbortSignal;
   onMessage?: (m: string) => void;
   onProgress?: (p: { step: number; steps: number; loss: number; eta_s: number; metrics?: Record<string, number> }) => void;
@@ -110,7 +113,7 @@ export async function finetune(o: FinetuneOptions): Promise<{ metrics: Metrics[]
     const base = await readConfig(o.model);
     const labels = spec.labelsOf(train);
     if (o.task !== "qa" && labels.length < 2) throw new DataError(`${o.train}: training needs at least 2 labels, found ${labels.length} (${labels.join(", ")})`);
-    const settings: TaskSettings = { max_length: o.maxLength, ...(o.task === "qa" ? { doc_stride: o.docStride ?? Math.min(128, Math.floor(o.maxLength / 3)) } : {}) };
+    const settings: TaskSettings = { max_length: o.maxLength, ...(o.task === "qa" ? { doc_stride: o.docStride ?? defaultDocStride(o.maxLength) } : {}) };
     cfg = {
       ...base,
       architectures: [architectureOf(spec.head)],
@@ -123,6 +126,7 @@ export async function finetune(o: FinetuneOptions): Promise<{ metrics: Metrics[]
     const report = loadParams(params, (await readSafetensors(file)).tensors, file);
     if (report.loaded.length === 0) throw new FinetuneError(`${file}: no tensor matches the model (is it a BERT checkpoint?)`);
     say(describeLoad(report, o.model));
+    if (o.saveInit) await saveModel(o.saveInit, cfg, params, tok);
   }
   const settings = cfg.extra.bert_studio as TaskSettings;
   const labels = cfg.id2label ? Object.entries(cfg.id2label).sort(([a], [b]) => Number(a) - Number(b)).map(([, l]) => l) : [];
