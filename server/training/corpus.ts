@@ -1,5 +1,5 @@
 // A folder of text as pretraining documents. Files are found by walking the folder (skipping .git,
-// node_modules, build output, hidden folders and what the root .gitignore ignores), chosen by extension
+// node_modules, build output, hidden folders and what .gitignore files ignore, nested ones included), chosen by extension
 // (.txt .md .rst .tex .tokens .text) or, without a known extension, by content (valid UTF-8, no NUL bytes),
 // and read line by line. Source code is not read: its comments are a poor sample of natural language.
 import { createReadStream, promises as fs } from "node:fs";
@@ -38,8 +38,11 @@ export function globToRegExp(glob: string): RegExp {
   return new RegExp(`${rooted ? "^" : "(^|/)"}${body}$`);
 }
 
-/** A minimal .gitignore: blank lines, comments, `dir/`, `/rooted`, `*` and `**` globs, `!` negation. */
-export function gitignoreMatcher(text: string): (relPath: string, isDir: boolean) => boolean {
+/**
+ * A minimal .gitignore: blank lines, comments, `dir/`, `/rooted`, `*` and `**` globs, `!` negation.
+ * The matcher answers true (ignored), false (re-included by `!`) or undefined (no rule matches).
+ */
+export function gitignoreMatcher(text: string): (relPath: string, isDir: boolean) => boolean | undefined {
   const rules: { re: RegExp; negate: boolean; dirOnly: boolean }[] = [];
   for (let line of text.split(/\r?\n/)) {
     line = line.trimEnd();
@@ -51,7 +54,7 @@ export function gitignoreMatcher(text: string): (relPath: string, isDir: boolean
     rules.push({ re: globToRegExp(line), negate, dirOnly });
   }
   return (rel, isDir) => {
-    let ignored = false;
+    let ignored: boolean | undefined;
     for (const r of rules) if ((!r.dirOnly || isDir) && r.re.test(rel)) ignored = !r.negate;
     return ignored;
   };
@@ -81,22 +84,34 @@ export async function* textFiles(root: string, opts: CorpusOptions = {}): AsyncG
     yield root;
     return;
   }
-  const ignore = gitignoreMatcher(await fs.readFile(path.join(root, ".gitignore"), "utf8").catch(() => ""));
+  // The .gitignore files of a folder and its parents (up to root), each matching paths relative to its folder;
+  // as in git, a deeper file's rules come later and win.
+  type Ignores = { base: string; match: ReturnType<typeof gitignoreMatcher> }[];
+  const ignoresOf = async (rel: string, parent: Ignores): Promise<Ignores> => {
+    const text = await fs.readFile(path.join(root, rel, ".gitignore"), "utf8").catch(() => undefined);
+    return text === undefined ? parent : [...parent, { base: rel, match: gitignoreMatcher(text) }];
+  };
+  const isIgnored = (ignores: Ignores, relPath: string, isDir: boolean) => {
+    let ignored = false;
+    for (const { base, match } of ignores) ignored = match(base ? relPath.slice(base.length + 1) : relPath, isDir) ?? ignored;
+    return ignored;
+  };
   const include = (opts.include ?? []).map(globToRegExp);
   const exclude = (opts.exclude ?? []).map(globToRegExp);
-  const stack = [""];
+  const stack: { rel: string; parentIgnores: Ignores }[] = [{ rel: "", parentIgnores: [] }];
   while (stack.length) {
-    const rel = stack.pop()!;
+    const { rel, parentIgnores } = stack.pop()!;
+    const ignores = await ignoresOf(rel, parentIgnores);
     // Files of a folder in name order, then its subfolders (pushed in reverse so they pop in order).
     const entries = (await fs.readdir(path.join(root, rel), { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
-    const subfolders: string[] = [];
+    const subfolders: { rel: string; parentIgnores: Ignores }[] = [];
     for (const e of entries) {
       const relPath = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory()) {
-        if (!SKIP_DIRS.has(e.name) && !e.name.startsWith(".") && !ignore(relPath, true)) subfolders.push(relPath);
+        if (!SKIP_DIRS.has(e.name) && !e.name.startsWith(".") && !isIgnored(ignores, relPath, true)) subfolders.push({ rel: relPath, parentIgnores: ignores });
         continue;
       }
-      if (!e.isFile() || e.name.startsWith(".") || ignore(relPath, false)) continue;
+      if (!e.isFile() || e.name.startsWith(".") || isIgnored(ignores, relPath, false)) continue;
       if (exclude.some((re) => re.test(relPath)) || (include.length > 0 && !include.some((re) => re.test(relPath)))) continue;
       const ext = path.extname(e.name).toLowerCase();
       if (CODE_EXTENSIONS.has(ext)) continue;

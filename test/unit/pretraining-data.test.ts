@@ -161,4 +161,17 @@ test("gitignore patterns", () => {
   assert.ok(ig("a/b/c.tmp", false) && !ig("keep.tmp", false));
   assert.ok(ig("root-only.txt", false) && !ig("sub/root-only.txt", false));
   assert.ok(ig("docs/x/y/draft.md", false));
+  assert.equal(ig("other.md", false), undefined); // no rule: a parent folder's .gitignore decides
+});
+
+test("nested .gitignore files: rules relative to their folder, deeper files win", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "nested-"));
+  mkdirSync(path.join(dir, "a/b"), { recursive: true });
+  writeFileSync(path.join(dir, ".gitignore"), "*.draft.md\n");
+  writeFileSync(path.join(dir, "a/.gitignore"), "/secret.txt\nb/generated/\n!keep.draft.md\n");
+  mkdirSync(path.join(dir, "a/b/generated"));
+  for (const f of ["top.md", "x.draft.md", "a/secret.txt", "a/keep.draft.md", "a/other.draft.md", "a/b/secret.txt", "a/b/generated/g.txt"]) writeFileSync(path.join(dir, f), `text of ${f}.\n`);
+  const files: string[] = [];
+  for await (const f of textFiles(dir)) files.push(path.relative(dir, f));
+  assert.deepEqual(files, ["top.md", "a/keep.draft.md", "a/b/secret.txt"]);
 });
