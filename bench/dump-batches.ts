@@ -25,7 +25,7 @@ async function main() {
   const special = specialIds(tok);
   const data = pretrainingOptions(seq);
   const { train } = splitHeldOut((await tokenizeCorpus(corpus, tok)).docs, 0.05);
-  const stream = new BatchStream(train, data, special, batch, seed, { epoch: 0, batchInEpoch: 0 }, new Rng(seed));
+  const stream = new BatchStream(train, data, special, batch, seed, { epoch: 0, shard: 0, next: 0 }, new Rng(seed));
   const trainBatches = Array.from({ length: steps }, () => stream.next());
   const evalDocs = (await tokenizeCorpus(evalCorpus, tok)).docs;
   const evalInstances = createInstances(evalDocs, data, special, new Rng(123));

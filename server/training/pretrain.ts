@@ -10,7 +10,8 @@ import { Rng } from "../util/rng.js";
 import { CorpusError, documents, type CorpusOptions } from "./corpus.js";
 import { tokenizeCorpus } from "./token-cache.js";
 import { Optimizer } from "./optimizer.js";
-import { collate, createInstances, DEFAULT_PRETRAINING, type Document, type Instance, type PretrainingOptions, type SpecialIds } from "./pretraining-data.js";
+import { collate, createInstances, DEFAULT_PRETRAINING, shards, type Instance, type PretrainingOptions, type SpecialIds } from "./pretraining-data.js";
+import type { TokenCorpus } from "./token-corpus.js";
 import { getScheduler } from "./schedules.js";
 import { hasRun, loadCheckpoint, MetricsLog, saveCheckpoint, type Metrics } from "./run-folder.js";
 import { BertTokenizer } from "./tokenizer.js";
@@ -63,11 +64,8 @@ export interface Progress {
   eta_s: number;
 }
 
-interface TrainerState {
+interface TrainerState extends StreamPosition {
   step: number;
-  epoch: number;
-  /** Index of the next batch within the epoch's shuffled instances. */
-  batchInEpoch: number;
   seed: number;
   rng: number[];
 }
@@ -75,9 +73,9 @@ interface TrainerState {
 export class PretrainError extends Error {}
 
 /** The last documents (at least 2) are held out for evaluation. */
-export function splitHeldOut(docs: Document[], fraction: number): { train: Document[]; held: Document[] } {
+export function splitHeldOut(docs: TokenCorpus, fraction: number): { train: TokenCorpus; held: TokenCorpus } {
   const n = Math.max(2, Math.round(docs.length * fraction));
-  return { train: docs.slice(0, docs.length - n), held: docs.slice(docs.length - n) };
+  return { train: docs.slice(0, docs.length - n), held: docs.slice(docs.length - n, docs.length) };
 }
 
 export function specialIds(tok: BertTokenizer): SpecialIds {
@@ -116,7 +114,7 @@ export async function pretrain(options: PretrainOptions): Promise<{ metrics: Met
   }
   const t0 = Date.now();
   const { docs, bytes, cached } = await tokenizeCorpus(o.corpus, tok, corpusOpts);
-  const tokens = docs.reduce((n, d) => n + d.reduce((m, s) => m + s.length, 0), 0);
+  const tokens = docs.tokens();
   if (tokens === 0) throw new CorpusError(`${o.corpus}: no text found (looked for ${[".txt", ".md", ".rst", ".tex", ".tokens"].join(" ")} and UTF-8 files)`);
   const seconds = (Date.now() - t0) / 1000;
   say(`corpus: ${docs.length} documents, ${tokens} tokens, ${(bytes / 1048576).toFixed(1)} MB, ${cached ? "tokenized earlier (cache)" : `tokenized in ${seconds.toFixed(1)} s (${(bytes / 1048576 / seconds).toFixed(1)} MB/s)`}`);
@@ -128,7 +126,9 @@ export async function pretrain(options: PretrainOptions): Promise<{ metrics: Met
   const dims = { batch: o.batch, seq: o.seq, predictions: o.batch * data.maxPredictionsPerSeq };
   if (o.epochs) {
     // Epoch 0's example count stands for every epoch's (they differ by a few examples between seeds).
-    const perEpoch = Math.floor(createInstances(train, data, special, new Rng(o.seed * 1000003)).length / (o.batch * k));
+    let instances = 0;
+    shards(train, TOKENS_PER_SHARD).forEach((range, i) => (instances += BatchStream.shardInstances(train, data, special, o.seed, 0, i, range).length));
+    const perEpoch = Math.floor(instances / (o.batch * k));
     o = { ...o, steps: Math.max(1, perEpoch * o.epochs) };
     say(`${o.epochs} epoch(s) = ${o.steps} steps of ${o.batch * k} examples`);
   }
@@ -136,7 +136,7 @@ export async function pretrain(options: PretrainOptions): Promise<{ metrics: Met
   await fs.mkdir(o.out, { recursive: true });
   let cfg: BertConfig;
   let params: ParamStore;
-  let state: TrainerState = { step: 0, epoch: 0, batchInEpoch: 0, seed: o.seed, rng: new Rng(o.seed).getState() };
+  let state: TrainerState = { step: 0, epoch: 0, shard: 0, next: 0, seed: o.seed, rng: new Rng(o.seed).getState() };
   let m: ParamStore | undefined;
   let v: ParamStore | undefined;
   if (resuming) {
@@ -177,7 +177,10 @@ export async function pretrain(options: PretrainOptions): Promise<{ metrics: Met
   const metrics: Metrics[] = [];
 
   // Held-out batches are fixed (their own seed) so evaluations are comparable across steps.
-  const heldInstances = createInstances(held, data, special, new Rng(o.seed + 1)).slice(0, o.batch * 8);
+  // Enough held-out documents for 8 batches (instances hold at most seq tokens each; a few times more is plenty).
+  let heldDocs = 1;
+  while (heldDocs < held.length && held.tokens(0, heldDocs) < o.batch * 8 * o.seq * 3) heldDocs++;
+  const heldInstances = createInstances(held, data, special, new Rng(o.seed + 1), 0, heldDocs).slice(0, o.batch * 8);
   const evaluate = async (): Promise<Record<string, number>> => {
     const r = new Rng(o.seed + 2);
     let n = 0;
@@ -258,43 +261,72 @@ export async function pretrain(options: PretrainOptions): Promise<{ metrics: Met
   return { metrics, stopped };
 }
 
+/** Where a BatchStream is: epoch, shard of the epoch, next instance of the shard. */
+export interface StreamPosition {
+  epoch: number;
+  shard: number;
+  next: number;
+}
+
+/** Tokens per shard of instances: memory for an epoch's instances is bounded by this, not by the corpus. */
+export const TOKENS_PER_SHARD = 4_000_000;
+
 /**
- * The training batches in order: each epoch's instances come from their own seed and are consumed in
- * order, masks are drawn from `rng` at collation. `position` (epoch, batch within it) is advanced as
- * batches are taken, so a resumed run that restores it and the RNG continues with the same batches.
+ * The training batches in order. An epoch goes through the corpus shard by shard (consecutive documents,
+ * TOKENS_PER_SHARD tokens each); a shard's instances come from their own seed and are shuffled, a batch
+ * may run on into the next shard or epoch. Masks are drawn from `rng` at collation. `position` is
+ * advanced as batches are taken, so a resumed run that restores it and the RNG continues with the same batches.
  */
 export class BatchStream {
   private instances: Instance[] = [];
-  private epochOf = -1;
+  private loaded = "";
+  private readonly shards: [number, number][];
 
   constructor(
-    private readonly docs: Document[],
+    private readonly docs: TokenCorpus,
     private readonly data: PretrainingOptions,
     private readonly special: SpecialIds,
     private readonly batch: number,
     private readonly seed: number,
-    readonly position: { epoch: number; batchInEpoch: number },
+    readonly position: StreamPosition,
     private readonly rng: Rng,
-  ) {}
+    tokensPerShard = TOKENS_PER_SHARD,
+  ) {
+    this.shards = shards(docs, tokensPerShard);
+  }
+
+  /** The shuffled instances of one shard (documents [from, to)) of one epoch. */
+  static shardInstances(docs: TokenCorpus, data: PretrainingOptions, special: SpecialIds, seed: number, epoch: number, shard: number, [from, to]: [number, number]): Instance[] {
+    return createInstances(docs, data, special, new Rng((seed * 1000003 + epoch) * 8191 + shard), from, to);
+  }
 
   next(): Record<string, ort.Tensor> {
-    for (;;) {
-      const p = this.position;
-      if (this.epochOf !== p.epoch) {
-        this.instances = createInstances(this.docs, this.data, this.special, new Rng(this.seed * 1000003 + p.epoch));
-        if (this.instances.length < this.batch) {
-          throw new PretrainError(`the corpus makes ${this.instances.length} training examples, fewer than one batch of ${this.batch}`);
-        }
-        this.epochOf = p.epoch;
+    const out: Instance[] = [];
+    const p = this.position;
+    let emptyShards = 0; // consecutive shards without an instance: a whole epoch of them means none at all
+    while (out.length < this.batch) {
+      if (p.shard >= this.shards.length) {
+        p.epoch++;
+        p.shard = 0;
+        p.next = 0;
       }
-      const start = p.batchInEpoch * this.batch;
-      if (start + this.batch <= this.instances.length) {
-        p.batchInEpoch++;
-        return collate(this.instances.slice(start, start + this.batch), this.data, this.special, this.rng);
+      const key = `${p.epoch}/${p.shard}`;
+      if (this.loaded !== key) {
+        this.instances = BatchStream.shardInstances(this.docs, this.data, this.special, this.seed, p.epoch, p.shard, this.shards[p.shard]);
+        this.loaded = key;
       }
-      p.epoch++;
-      p.batchInEpoch = 0;
+      if (p.next >= this.instances.length) {
+        if (this.instances.length === 0 && ++emptyShards > this.shards.length) throw new PretrainError("the corpus makes no training examples (its documents are too short)");
+        p.shard++;
+        p.next = 0;
+        continue;
+      }
+      emptyShards = 0;
+      const take = Math.min(this.batch - out.length, this.instances.length - p.next);
+      for (let i = p.next; i < p.next + take; i++) out.push(this.instances[i]);
+      p.next += take;
     }
+    return collate(out, this.data, this.special, this.rng);
   }
 }
 

@@ -4,10 +4,9 @@
 // 10% a random token, 10% kept), at most max_predictions_per_seq, optionally whole words.
 // Masks are drawn when a batch is built, so every epoch sees fresh ones (dynamic masking).
 import * as ort from "onnxruntime-node";
+import type { TokenCorpus, TokenIds } from "./token-corpus.js";
 import { Rng } from "../util/rng.js";
 
-/** A document: its sentences, each an array of token ids (no special tokens). */
-export type Document = Int32Array[];
 
 export interface Instance {
   /** [CLS] A [SEP] B [SEP], unmasked. */
@@ -59,17 +58,18 @@ function truncatePair(a: number[], b: number[], maxTokens: number, rng: Rng): vo
 }
 
 /** The instances of one document (create_instances_from_document). */
-export function instancesFromDocument(docs: Document[], index: number, opts: PretrainingOptions, special: SpecialIds, rng: Rng): Instance[] {
-  const doc = docs[index];
+export function instancesFromDocument(docs: TokenCorpus, index: number, opts: PretrainingOptions, special: SpecialIds, rng: Rng): Instance[] {
+  const sentences = docs.sentences(index);
   const maxTokens = opts.maxSeqLength - 3;
   const target = rng.uniform() < opts.shortSeqProb ? randInt(rng, 2, maxTokens) : maxTokens;
   const out: Instance[] = [];
-  let chunk: Int32Array[] = [];
+  let chunk: TokenIds[] = [];
   let length = 0;
-  for (let i = 0; i < doc.length; i++) {
-    chunk.push(doc[i]);
-    length += doc[i].length;
-    if (i !== doc.length - 1 && length < target) continue;
+  for (let i = 0; i < sentences; i++) {
+    const sentence = docs.sentence(index, i);
+    chunk.push(sentence);
+    length += sentence.length;
+    if (i !== sentences - 1 && length < target) continue;
     if (chunk.length > 0) {
       const aEnd = chunk.length >= 2 ? randInt(rng, 1, chunk.length - 1) : 1;
       const a: number[] = chunk.slice(0, aEnd).flatMap((s) => Array.from(s));
@@ -81,9 +81,9 @@ export function instancesFromDocument(docs: Document[], index: number, opts: Pre
         let other = index;
         for (let tries = 0; tries < 10 && other === index; tries++) other = randInt(rng, 0, docs.length - 1);
         if (other === index) other = (index + 1) % docs.length;
-        const randomDoc = docs[other];
-        for (let j = randInt(rng, 0, randomDoc.length - 1); j < randomDoc.length; j++) {
-          b.push(...randomDoc[j]);
+        const otherSentences = docs.sentences(other);
+        for (let j = randInt(rng, 0, otherSentences - 1); j < otherSentences; j++) {
+          b.push(...docs.sentence(other, j));
           if (b.length >= targetB) break;
         }
         i -= chunk.length - aEnd; // the unused segments go back into the pool
@@ -102,11 +102,32 @@ export function instancesFromDocument(docs: Document[], index: number, opts: Pre
   return out;
 }
 
-/** All instances of an epoch, shuffled. */
-export function createInstances(docs: Document[], opts: PretrainingOptions, special: SpecialIds, rng: Rng): Instance[] {
+/**
+ * The instances of documents [from, to) (default: all), shuffled. B of a random-next pair may come from
+ * any document of `docs`.
+ */
+export function createInstances(docs: TokenCorpus, opts: PretrainingOptions, special: SpecialIds, rng: Rng, from = 0, to = docs.length): Instance[] {
   const all: Instance[] = [];
-  for (let d = 0; d < docs.length; d++) for (const inst of instancesFromDocument(docs, d, opts, special, rng)) all.push(inst);
+  for (let d = from; d < to; d++) for (const inst of instancesFromDocument(docs, d, opts, special, rng)) all.push(inst);
   return rng.shuffle(all);
+}
+
+/**
+ * Consecutive document ranges of at least `tokensPerShard` tokens (the last may be smaller): an epoch's
+ * instances are made and shuffled one shard at a time, as Google's create_pretraining_data does per
+ * output file, so their memory is bounded by the shard, not the corpus.
+ */
+export function shards(docs: TokenCorpus, tokensPerShard: number): [number, number][] {
+  const out: [number, number][] = [];
+  let start = 0;
+  for (let d = 0; d < docs.length; d++) {
+    if (docs.tokens(start, d + 1) >= tokensPerShard) {
+      out.push([start, d + 1]);
+      start = d + 1;
+    }
+  }
+  if (start < docs.length) out.push([start, docs.length]);
+  return out;
 }
 
 export interface Masked {

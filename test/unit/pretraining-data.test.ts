@@ -5,7 +5,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
 import { documents, gitignoreMatcher, splitSentences, textFiles } from "../../server/training/corpus.js";
-import { collate, createInstances, DEFAULT_PRETRAINING, maskTokens, type SpecialIds } from "../../server/training/pretraining-data.js";
+import { collate, createInstances, DEFAULT_PRETRAINING, maskTokens, shards, type SpecialIds } from "../../server/training/pretraining-data.js";
+import { BatchStream } from "../../server/training/pretrain.js";
+import { TokenCorpus } from "../../server/training/token-corpus.js";
 import { tokenizeCorpus } from "../../server/training/token-cache.js";
 import { BertTokenizer } from "../../server/training/tokenizer.js";
 import { Rng } from "../../server/util/rng.js";
@@ -40,6 +42,43 @@ test("instances: [CLS] A [SEP] B [SEP] within max_seq_length, NSP half random", 
   const share = random / instances.length;
   assert.ok(share > 0.4 && share < 0.65, `random-next share ${share}`);
   assert.deepEqual(createInstances(docs, opts, special, new Rng(1)).map((i) => [...i.ids]), instances.map((i) => [...i.ids]), "seeded: reproducible");
+});
+
+test("the corpus is three flat arrays; documents and sentences are views", () => {
+  const c = TokenCorpus.fromDocuments([[[1, 2], [], [3]], [], [[4, 5, 6]]], 30522);
+  assert.equal(c.length, 2); // the empty document and the empty sentence are dropped
+  assert.ok(c.ids instanceof Uint16Array);
+  assert.deepEqual(c.toDocuments(), [[[1, 2], [3]], [[4, 5, 6]]]);
+  assert.equal(c.tokens(), 6);
+  const tail = c.slice(1, 2);
+  assert.deepEqual(tail.toDocuments(), [[[4, 5, 6]]]);
+  assert.deepEqual([...tail.sentence(0, 0)], [4, 5, 6]);
+  assert.ok(TokenCorpus.fromDocuments([[[70000]]], 80000).ids instanceof Int32Array);
+});
+
+test("batches go through the corpus shard by shard; a stream restored from its position and RNG continues alike", async () => {
+  const { docs, special } = await corpus();
+  const ranges = shards(docs, 5000);
+  assert.ok(ranges.length >= 5, `${ranges.length} shards`);
+  assert.deepEqual([ranges[0][0], ranges[ranges.length - 1][1]], [0, docs.length]);
+  ranges.slice(1).forEach(([from], i) => assert.equal(from, ranges[i][1]));
+  ranges.slice(0, -1).forEach(([from, to]) => assert.ok(docs.tokens(from, to) >= 5000 && docs.tokens(from, to - 1) < 5000));
+  const perEpoch = ranges.reduce((n, r, i) => n + BatchStream.shardInstances(docs, opts, special, 3, 0, i, r).length, 0);
+  const stream = (position: { epoch: number; shard: number; next: number }, rng: Rng) => new BatchStream(docs, opts, special, 16, 3, position, rng, 5000);
+  const batches = Math.ceil(perEpoch / 16) + 3; // into the second epoch
+  const ids: number[][] = [];
+  let saved: { position: { epoch: number; shard: number; next: number }; rng: number[] } | undefined;
+  const rngA = new Rng(9);
+  const a = stream({ epoch: 0, shard: 0, next: 0 }, rngA);
+  for (let i = 0; i < batches; i++) {
+    if (i === 7) saved = { position: { ...a.position }, rng: rngA.getState() };
+    ids.push(Array.from(a.next().input_ids.data as BigInt64Array, Number));
+  }
+  assert.equal(a.position.epoch, 1, "the stream went on into the next epoch");
+  const rngB = new Rng(0);
+  rngB.setState(saved!.rng);
+  const b = stream(saved!.position, rngB);
+  for (let i = 7; i < batches; i++) assert.deepEqual(Array.from(b.next().input_ids.data as BigInt64Array, Number), ids[i], `batch ${i}`);
 });
 
 test("masking: 15% of tokens, at most max_predictions, 80% [MASK] / 10% random / 10% kept", async () => {
@@ -141,7 +180,8 @@ test("the tokenized corpus is cached by content and tokenizer", async () => {
   const first = await tokenizeCorpus(dir, tok);
   const second = await tokenizeCorpus(dir, tok);
   assert.ok(second.cached);
-  assert.deepEqual(second.docs.map((d) => d.map((s) => [...s])), first.docs.map((d) => d.map((s) => [...s])));
+  assert.deepEqual(second.docs.toDocuments(), first.docs.toDocuments());
+  assert.ok(first.docs.ids instanceof Uint16Array, "a 30,522-token vocabulary is stored in 16 bits");
   writeFileSync(path.join(dir, "a.txt"), "Changed text.\n");
   const third = await tokenizeCorpus(dir, tok);
   assert.ok(!third.cached, "a changed file is tokenized again");
