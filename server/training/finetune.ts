@@ -52,6 +52,8 @@ export interface FinetuneOptions {
   saveInit?: string;
   signal?: AbortSignal;
   onMessage?: (m: string) => void;
+  /** Every metrics row as it is written to metrics.jsonl. */
+  onRow?: (row: Metrics) => void;
   onProgress?: (p: { step: number; steps: number; loss: number; eta_s: number; metrics?: Record<string, number> }) => void;
 }
 
@@ -205,6 +207,7 @@ export async function finetune(o: FinetuneOptions): Promise<{ metrics: Metrics[]
       if (evalNow) Object.assign(row, await evaluate());
       metrics.push(row);
       await log.write(row);
+      o.onRow?.(row);
       const main = row[`eval_${spec.mainMetric}`];
       if (main !== undefined && (state.best === undefined || main > state.best.value)) {
         state.best = { step: state.step, metric: spec.mainMetric, value: main };

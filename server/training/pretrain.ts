@@ -51,6 +51,8 @@ export interface PretrainOptions {
   maxFileBytes?: number;
   signal?: AbortSignal;
   onProgress?: (p: Progress) => void;
+  /** Every metrics row as it is written to metrics.jsonl. */
+  onRow?: (row: Metrics) => void;
   onMessage?: (m: string) => void;
 }
 
@@ -246,6 +248,7 @@ export async function pretrain(options: PretrainOptions): Promise<{ metrics: Met
       if (state.step % o.evalEvery === 0 || last) Object.assign(row, await evaluate());
       metrics.push(row);
       await log.write(row);
+      o.onRow?.(row);
       const perStep = (Date.now() - runStart) / 1000 / (state.step - startStep);
       o.onProgress?.({ step: state.step, steps: o.steps, loss: row.loss, mlm_acc: row.mlm_acc, nsp_acc: row.nsp_acc, tokens_per_s: row.tokens_per_s, eta_s: perStep * (o.steps - state.step) });
       Object.assign(window, { tokens: 0, start: Date.now(), loss: 0, mlmLoss: 0, nspLoss: 0, n: 0, mlm_correct: 0, mlm_count: 0, nsp_correct: 0, nsp_count: 0 });

@@ -1,0 +1,65 @@
+// The extension host side, kept thin: it starts the BERT server (server/lsp.ts) over IPC, registers the
+// palette commands, inline [MASK] completions, hovers, the status bar item and the progress webview.
+// Model work never runs here.
+import * as path from "node:path";
+import * as vscode from "vscode";
+import { LanguageClient, State, TransportKind, type LanguageClientOptions, type ServerOptions } from "vscode-languageclient/node";
+import * as P from "../server/protocol.js";
+import { registerCommands } from "./commands.js";
+import { registerInline } from "./inline.js";
+import { ProgressView } from "./progress-view.js";
+
+export interface Extension {
+  client: LanguageClient;
+  output: vscode.LogOutputChannel;
+  status: vscode.StatusBarItem;
+  context: vscode.ExtensionContext;
+  progress: ProgressView;
+  /** Resolves once the server answers requests. */
+  ready(): Promise<void>;
+}
+
+let ext: Extension | undefined;
+
+export function activate(context: vscode.ExtensionContext): Extension {
+  const output = vscode.window.createOutputChannel("BERT Studio", { log: true });
+  const module = context.asAbsolutePath(path.join("dist", "server.js"));
+  const serverOptions: ServerOptions = {
+    run: { module, transport: TransportKind.ipc },
+    debug: { module, transport: TransportKind.ipc, options: { execArgv: ["--nolazy", "--inspect=6011"] } },
+  };
+  const clientOptions: LanguageClientOptions = { outputChannel: output, documentSelector: [] };
+  const client = new LanguageClient("bertStudio", "BERT Studio", serverOptions, clientOptions);
+  const status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 10);
+  status.command = "bertStudio.showProgress";
+  status.text = "$(symbol-misc) BERT";
+  status.tooltip = "BERT Studio: no model selected";
+  status.show();
+  let started: Promise<void> | undefined;
+  const ready = () => {
+    if (client.state === State.Running) return Promise.resolve();
+    // Limited support in untrusted workspaces: the server (which reads files and runs models) stays off.
+    if (!vscode.workspace.isTrusted) return Promise.reject(new Error("BERT Studio needs a trusted workspace to start its server"));
+    started ??= client.start().finally(() => (started = undefined));
+    return started;
+  };
+  const progress = new ProgressView(context);
+  ext = { client, output, status, context, progress, ready };
+  client.onNotification(P.Message, ({ text }) => output.appendLine(text));
+  client.onNotification(P.Metrics, (e) => {
+    progress.add(e);
+    const r = e.row;
+    status.text = `$(sync~spin) BERT ${e.kind} step ${r.step} loss ${r.loss.toFixed(3)}`;
+  });
+  context.subscriptions.push(output, status, client, progress.register());
+  registerCommands(ext);
+  registerInline(ext);
+  context.subscriptions.push(vscode.workspace.onDidGrantWorkspaceTrust(() => void ready().catch(() => undefined)));
+  // The server starts in the background: activation returns at once.
+  if (vscode.workspace.isTrusted) void ready().catch((e: Error) => output.appendLine(`the BERT server did not start: ${e.message}`));
+  return ext;
+}
+
+export async function deactivate(): Promise<void> {
+  await ext?.client.stop().catch(() => undefined);
+}

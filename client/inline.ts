@@ -1,0 +1,65 @@
+// [MASK] in the editor: with the cursor at or right after a [MASK], ghost text offers the top prediction
+// (Tab accepts, the alternatives cycle); a hover on [MASK] lists the top-k with probabilities. Requests
+// are debounced and dropped when typing goes on; with no model selected there is simply no suggestion.
+import * as vscode from "vscode";
+import { State } from "vscode-languageclient/node";
+import * as P from "../server/protocol.js";
+import type { Extension } from "./extension.js";
+
+const MASK = "[MASK]";
+const DEBOUNCE_MS = 60;
+
+/** The [MASK] of `line` at or right before `character`, and its index among the line's masks. */
+export function maskAt(line: string, character: number): { start: number; index: number } | undefined {
+  let index = 0;
+  for (let i = line.indexOf(MASK); i >= 0; i = line.indexOf(MASK, i + 1), index++) {
+    if (character >= i && character <= i + MASK.length) return { start: i, index };
+  }
+  return undefined;
+}
+
+async function predict(ext: Extension, line: string, index: number, token: vscode.CancellationToken): Promise<{ token: string; score: number }[] | undefined> {
+  if (ext.client.state !== State.Running) return undefined;
+  const topK = vscode.workspace.getConfiguration("bertStudio").get("inline.topK", 5);
+  const r = await ext.client.sendRequest(P.FillMask, { text: line, topK }, token).catch(() => undefined);
+  return r?.masks[index];
+}
+
+function sleep(ms: number, token: vscode.CancellationToken): Promise<boolean> {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(!token.isCancellationRequested), ms);
+    token.onCancellationRequested(() => {
+      clearTimeout(t);
+      resolve(false);
+    });
+  });
+}
+
+export function registerInline(ext: Extension): void {
+  const enabled = () => vscode.workspace.getConfiguration("bertStudio").get("inline.enabled", true);
+  const inline: vscode.InlineCompletionItemProvider = {
+    async provideInlineCompletionItems(document, position, _context, token) {
+      if (!enabled()) return undefined;
+      const line = document.lineAt(position.line).text;
+      const at = maskAt(line, position.character);
+      if (!at || !(await sleep(DEBOUNCE_MS, token))) return undefined;
+      const preds = await predict(ext, line, at.index, token);
+      if (!preds || token.isCancellationRequested) return undefined;
+      const range = new vscode.Range(position.line, at.start, position.line, at.start + MASK.length);
+      return preds.map((p) => new vscode.InlineCompletionItem(p.token, range));
+    },
+  };
+  const hover: vscode.HoverProvider = {
+    async provideHover(document, position, token) {
+      const line = document.lineAt(position.line).text;
+      const at = maskAt(line, position.character);
+      if (!at) return undefined;
+      const preds = await predict(ext, line, at.index, token);
+      if (!preds) return undefined;
+      const md = new vscode.MarkdownString(["| token | probability |", "|---|---:|", ...preds.map((p) => `| \`${p.token}\` | ${(p.score * 100).toFixed(1)}% |`)].join("\n"));
+      return new vscode.Hover(md, new vscode.Range(position.line, at.start, position.line, at.start + MASK.length));
+    },
+  };
+  const selector: vscode.DocumentSelector = [{ scheme: "file" }, { scheme: "untitled" }];
+  ext.context.subscriptions.push(vscode.languages.registerInlineCompletionItemProvider(selector, inline), vscode.languages.registerHoverProvider(selector, hover));
+}
