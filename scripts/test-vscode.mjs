@@ -83,9 +83,10 @@ await page.exposeFunction("codeAutomationExit", (code) => finish(code));
 const timeout = setTimeout(() => finish(124), Number(process.env.BERT_STUDIO_TEST_TIMEOUT ?? 20 * 60) * 1000);
 await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(ws)}&payload=${encodeURIComponent(JSON.stringify(payload))}`);
 // Keyboard focus in the page (headless Chromium gives none until something is clicked).
-setTimeout(() => void page.bringToFront().then(() => page.mouse.click(700, 300)).catch(() => undefined), 8000);
+const focusTimer = setTimeout(() => void page.bringToFront().then(() => page.mouse.click(520, 420)).catch(() => undefined), 4000);
 const code = await exited;
 clearTimeout(timeout);
+clearTimeout(focusTimer);
 mkdirSync(path.join(root, "out/test"), { recursive: true });
 await page.screenshot({ path: path.join(root, "out/test/workbench.png") }).catch(() => undefined);
 await browser.close();

@@ -50,6 +50,7 @@ const tests: [string, () => Promise<void>][] = [
     async () => {
       const doc = await vscode.workspace.openTextDocument(path.join(ws(), "draft.txt"));
       const editor = await vscode.window.showTextDocument(doc);
+      await vscode.commands.executeCommand("workbench.action.focusActiveEditorGroup");
       const line = doc.lineAt(0).text;
       const after = line.indexOf("[MASK]") + "[MASK]".length;
       editor.selection = new vscode.Selection(0, after, 0, after);
