@@ -2,9 +2,9 @@
 // extension host) driven by headless Chromium through playwright-core. The tests (test/vscode/suite.ts,
 // bundled to out/test/index.js) run inside the extension host against a fresh fixture workspace made
 // from ../shared/data. Needs `scripts/install-test-vscode.sh` once (Node 24, code-server, Chromium).
-//   node scripts/test-vscode.mjs [--keep]     exit status = the tests' status; screenshots in out/test/
+//   node scripts/test-vscode.mjs     exit status = the tests' status; a screenshot in out/test/
 import { spawn } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import * as os from "node:os";
@@ -27,9 +27,11 @@ const { chromium: playwright } = createRequire(import.meta.url)(path.join(tools,
 // The suite runs in the extension host: bundle it (vscode stays external).
 await build({ entryPoints: { index: "test/vscode/suite.ts" }, outdir: path.join(root, "out/test"), bundle: true, platform: "node", target: "node20", format: "cjs", external: ["vscode"], logLevel: "warning" });
 
-// A fixture workspace: some prose to pretrain on, a labelled file, small settings.
+// A fixture workspace (out/test-workspace, also what the "Extension Tests" launch configuration opens):
+// some prose to pretrain on, a labelled file, small settings.
 const work = mkdtempSync(path.join(os.tmpdir(), "bert-studio-vscode-"));
-const ws = path.join(work, "workspace");
+const ws = path.join(root, "out/test-workspace");
+rmSync(ws, { recursive: true, force: true });
 const shared = path.resolve(root, "../shared/data");
 mkdirSync(path.join(ws, "notes"), { recursive: true });
 mkdirSync(path.join(ws, ".vscode"));
@@ -92,6 +94,5 @@ await page.screenshot({ path: path.join(root, "out/test/workbench.png") }).catch
 await browser.close();
 server.kill();
 if (code !== 0) console.error(`extension tests failed (exit ${code}); code-server log:\n${serverLog.slice(-4000)}`);
-if (!process.argv.includes("--keep")) rmSync(work, { recursive: true, force: true });
-else console.log(`workspace kept: ${ws}`);
+rmSync(work, { recursive: true, force: true });
 process.exit(code);
