@@ -15,15 +15,21 @@ p.add_argument("--warmup-ratio", type=float, default=0.1); p.add_argument("--see
 a = p.parse_args()
 
 def rows(f):
+    """(line number, text, label) of a TSV with a header, as our reader numbers lines."""
     with open(f, newline="") as h:
         r = list(csv.reader(h, delimiter="\t", quoting=csv.QUOTE_NONE))
-    return [(t, l) for t, l in r[1:] if t.strip()]
+    return [(i + 2, t, l) for i, (t, l) in enumerate(r[1:]) if t.strip()]
 
 torch.manual_seed(a.seed)
 tok = BertTokenizerFast.from_pretrained(a.init)
 model = BertForSequenceClassification.from_pretrained(a.init)
 label2id = model.config.label2id
 train, dev = rows(a.train), rows(a.dev)
+by_line = {n: (t, l) for n, t, l in train}
+try:  # the order our trainer used (finetune --save-init writes it), so both see the same batches
+    orders = json.load(open(f"{a.init}/example_order.json"))["epochs"]
+except FileNotFoundError:
+    orders = None
 
 def batch(items):
     enc = tok([t for t, _ in items], truncation=True, max_length=a.max_length, padding=True, return_tensors="pt")
@@ -37,9 +43,9 @@ opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_
 sched = get_scheduler("linear", opt, num_warmup_steps=round(steps * a.warmup_ratio), num_training_steps=steps)
 model.train(); t0 = time.time(); g = torch.Generator().manual_seed(a.seed)
 for epoch in range(a.epochs):
-    order = torch.randperm(len(train), generator=g).tolist()
+    order = orders[epoch] if orders else [train[j][0] for j in torch.randperm(len(train), generator=g).tolist()]
     for i in range(0, len(order), a.batch):
-        loss = model(**batch([train[j] for j in order[i:i + a.batch]])).loss
+        loss = model(**batch([by_line[n] for n in order[i:i + a.batch]])).loss
         loss.backward(); torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0); opt.step(); sched.step(); opt.zero_grad()
 train_s = time.time() - t0
 
@@ -47,9 +53,9 @@ train_s = time.time() - t0
 def accuracy(m):
     m.eval(); hit = 0
     for i in range(0, len(dev), 64):
-        b = batch(dev[i:i + 64]); hit += (m(**b).logits.argmax(-1) == b["labels"]).sum().item()
+        b = batch([(t, l) for _, t, l in dev[i:i + 64]]); hit += (m(**b).logits.argmax(-1) == b["labels"]).sum().item()
     return hit / len(dev)
 
 ours = BertForSequenceClassification.from_pretrained(a.ours)
-print(json.dumps({"train": len(train), "dev": len(dev), "steps": steps, "batch": a.batch, "lr": a.lr,
+print(json.dumps({"same_order": orders is not None, "train": len(train), "dev": len(dev), "steps": steps, "batch": a.batch, "lr": a.lr,
                   "hf": {"accuracy": accuracy(model), "train_s": round(train_s, 1)}, "ours": {"accuracy": accuracy(ours)}}))

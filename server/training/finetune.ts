@@ -48,7 +48,7 @@ export interface FinetuneOptions {
   resume: boolean;
   device: Device;
   columns?: ColumnOptions;
-  /** Also write the starting weights (loaded encoder + new head) here, for side-by-side comparisons. */
+  /** Also write the starting weights (loaded encoder + new head) and the example order here, for side-by-side comparisons. */
   saveInit?: string;
   signal?: AbortSignal;
   onMessage?: (m: string) => void;
@@ -65,6 +65,11 @@ interface State {
   batchInEpoch: number;
   seed: number;
   best?: { step: number; metric: string; value: number };
+}
+
+/** The order of the features in an epoch: a seeded shuffle, so that a resumed run sees the same batches. */
+function epochOrder(seed: number, epoch: number, n: number): number[] {
+  return new Rng(seed * 1000003 + epoch).shuffle(Array.from({ length: n }, (_, i) => i));
 }
 
 /** Where the encoder comes from: which tensors were loaded, which are new, which were not used. */
@@ -128,7 +133,6 @@ export async function finetune(o: FinetuneOptions): Promise<{ metrics: Metrics[]
     const report = loadParams(params, (await readSafetensors(file)).tensors, file);
     if (report.loaded.length === 0) throw new FinetuneError(`${file}: no tensor matches the model (is it a BERT checkpoint?)`);
     say(describeLoad(report, o.model));
-    if (o.saveInit) await saveModel(o.saveInit, cfg, params, tok);
   }
   const settings = cfg.extra.bert_studio as TaskSettings;
   const labels = cfg.id2label ? Object.entries(cfg.id2label).sort(([a], [b]) => Number(a) - Number(b)).map(([, l]) => l) : [];
@@ -138,6 +142,12 @@ export async function finetune(o: FinetuneOptions): Promise<{ metrics: Metrics[]
   const evalFeatures = await spec.encode(evalExamples, tok, encodeOpts);
   say(`${o.task}: ${train.length} training examples (${features.length} features)${o.eval ? `, ${evalExamples.length} evaluation examples` : ""}${labels.length ? `, labels ${labels.join(", ")}` : ""}${bad ? `; ${bad} bad rows skipped` : ""}`);
 
+  if (o.saveInit && !resuming) {
+    // The starting weights, and the order in which the examples will be seen (their line numbers, per epoch).
+    await saveModel(o.saveInit, cfg, params, tok);
+    const epochs = Array.from({ length: o.epochs }, (_, e) => epochOrder(o.seed, e, features.length).map((i) => (train[features[i].example] as { line?: number }).line ?? features[i].example));
+    await fs.writeFile(path.join(o.saveInit, "example_order.json"), JSON.stringify({ epochs }) + "\n");
+  }
   const k = o.accumulationSteps ?? 1;
   const stepsPerEpoch = Math.max(1, Math.ceil(features.length / (o.batch * k)));
   const steps = o.steps ?? stepsPerEpoch * o.epochs;
@@ -171,7 +181,7 @@ export async function finetune(o: FinetuneOptions): Promise<{ metrics: Metrics[]
   const nextBatch = (): Feature[] => {
     for (;;) {
       if (orderEpoch !== state.epoch) {
-        order = new Rng(o.seed * 1000003 + state.epoch).shuffle(Array.from({ length: features.length }, (_, i) => i));
+        order = epochOrder(o.seed, state.epoch, features.length);
         orderEpoch = state.epoch;
       }
       const start = state.batchInEpoch * o.batch;
