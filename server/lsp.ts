@@ -234,11 +234,13 @@ const MODEL_FILES = ["config.json", "model.safetensors", "vocab.txt", "tokenizer
 connection.onRequest(
   P.ImportModel,
   guard(async ({ dir, dest }: { dir: string; dest: string }) => {
-    // Loading it is the check: config, every tensor of its architecture, a tokenizer.
+    // Loading it is the check: config, every tensor of its architecture (of the encoder for a bare
+    // BertModel, which can be fine-tuned but not fill masks), a tokenizer.
     const cfg = await readConfig(dir);
-    const task = taskFromArchitectures(cfg.architectures) ?? "masked_lm";
-    const params = ParamStore.fromShapes(paramShapes(cfg, task));
-    requireComplete(loadParams(params, (await readSafetensors(path.join(dir, "model.safetensors"))).tensors, dir), dir);
+    const head = taskFromArchitectures(cfg.architectures);
+    const params = ParamStore.fromShapes(paramShapes(cfg, head ?? "masked_lm"));
+    const report = loadParams(params, (await readSafetensors(path.join(dir, "model.safetensors"))).tensors, dir);
+    requireComplete({ ...report, missing: report.missing.filter((n) => head !== undefined || (n.startsWith("bert.") && !n.startsWith("bert.pooler."))) }, dir);
     await BertTokenizer.fromDir(dir);
     await fs.mkdir(dest, { recursive: true });
     for (const f of MODEL_FILES) if (await exists(path.join(dir, f))) await fs.copyFile(path.join(dir, f), path.join(dest, f));
