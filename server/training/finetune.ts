@@ -10,7 +10,7 @@ import { architectureOf } from "../model/heads.js";
 import { initParams, loadParams, ParamStore, paramShapes, type LoadReport } from "../model/params.js";
 import { readSafetensors } from "../model/safetensors.js";
 import { createSession, type Device } from "../model/session.js";
-import { forwardFeatures, type TaskSettings } from "../tasks/task-model.js";
+import { forwardFeatures, labelsOfConfig, type TaskSettings } from "../tasks/task-model.js";
 import { defaultDocStride } from "../tasks/qa.js";
 import { DataError } from "../tasks/readers.js";
 import { TASK_SPECS, collateFeatures, type Feature, type FinetuneTask } from "../tasks/tasks.js";
@@ -135,7 +135,7 @@ export async function finetune(o: FinetuneOptions): Promise<{ metrics: Metrics[]
     say(describeLoad(report, o.model));
   }
   const settings = cfg.extra.bert_studio as TaskSettings;
-  const labels = cfg.id2label ? Object.entries(cfg.id2label).sort(([a], [b]) => Number(a) - Number(b)).map(([, l]) => l) : [];
+  const labels = labelsOfConfig(cfg);
   if (settings.max_length > cfg.maxPositionEmbeddings) throw new FinetuneError(`--max-length ${settings.max_length} is longer than the model's ${cfg.maxPositionEmbeddings} positions`);
   const encodeOpts = { maxLength: settings.max_length, docStride: settings.doc_stride, labels, onBadRow };
   const features = await spec.encode(train, tok, encodeOpts);
