@@ -66,7 +66,9 @@ const tests: [string, () => Promise<void>][] = [
       assert.match(filled, /^the history of the \S+ is long \.$/);
       await vscode.commands.executeCommand("undo");
       assert.equal(doc.lineAt(0).text, line);
+      const h0 = Date.now();
       const hovers = await vscode.commands.executeCommand<vscode.Hover[]>("vscode.executeHoverProvider", doc.uri, new vscode.Position(0, after - 2));
+      console.log(`hover with top-k predictions: ${Date.now() - h0} ms`);
       const text = hovers.flatMap((h) => h.contents.map((c) => (typeof c === "string" ? c : (c as vscode.MarkdownString).value))).join("\n");
       assert.match(text, /\| token \| probability \|/);
     },
