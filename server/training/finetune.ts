@@ -100,6 +100,9 @@ export async function finetune(o: FinetuneOptions): Promise<{ metrics: Metrics[]
 
   const train = await spec.read(o.train, { labelled: true, columns: o.columns, onBadRow });
   if (train.length === 0) throw new DataError(`${o.train}: no labelled examples${bad ? ` (${bad} bad rows)` : ""}`);
+  if (bad > train.length) {
+    throw new DataError(`${o.train}: ${bad} of ${bad + train.length} rows are not in ${o.task}'s layout (see the first ones above); is it a labelled file? Fix the file or choose its columns`);
+  }
   const evalExamples = o.eval ? await spec.read(o.eval, { labelled: true, columns: o.columns, onBadRow }) : [];
   if (o.eval && evalExamples.length === 0) throw new DataError(`${o.eval}: no labelled examples`);
 
@@ -120,6 +123,9 @@ export async function finetune(o: FinetuneOptions): Promise<{ metrics: Metrics[]
     const base = await readConfig(o.model);
     const labels = spec.labelsOf(train);
     if (o.task !== "qa" && labels.length < 2) throw new DataError(`${o.train}: training needs at least 2 labels, found ${labels.length} (${labels.join(", ")})`);
+    if ((o.task === "classify" || o.task === "pair") && labels.length > Math.max(50, train.length / 2)) {
+      throw new DataError(`${o.train}: ${labels.length} distinct labels in ${train.length} rows, so the label column holds text, not classes (first: ${labels.slice(0, 3).map((l) => JSON.stringify(l.slice(0, 40))).join(", ")}); choose the columns with --text-column and --label-column`);
+    }
     const settings: TaskSettings = { max_length: o.maxLength, ...(o.task === "qa" ? { doc_stride: o.docStride ?? defaultDocStride(o.maxLength) } : {}) };
     cfg = {
       ...base,

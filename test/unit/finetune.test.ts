@@ -182,7 +182,7 @@ test("the heads fixtures of Hugging Face go through the fine-tuning feature path
   }
 });
 
-test("bad input: a model folder without weights, a file with no usable row, a missing file", async () => {
+test("bad input: a model folder without weights, a file with no usable row, a missing file, prose, text in the label column", async () => {
   const empty = path.join(tmp, "nomodel");
   (await import("node:fs")).mkdirSync(empty, { recursive: true });
   (await import("node:fs")).copyFileSync(path.join(await pretrainedFolder(), "config.json"), path.join(empty, "config.json"));
@@ -192,4 +192,14 @@ test("bad input: a model folder without weights, a file with no usable row, a mi
   await assert.rejects(finetune(await options("classify", slice("none.tsv", "sentence\tlabel\n\t1\n\t0\n"), undefined, "x2")), /no labelled examples \(2 bad rows\)/);
   await assert.rejects(finetune(await options("classify", slice("one.tsv", "sentence\tlabel\nnice\t1\ngood\t1\n"), undefined, "x3")), /at least 2 labels/);
   await assert.rejects(finetune(await options("qa", path.join(tmp, "missing.json"), undefined, "x4")), /missing\.json: not a SQuAD JSON file \(ENOENT/);
+  // Prose is no labelled file: most of its "rows" do not parse, and what does parse has text for labels.
+  const prose = lines(path.join(SHARED, "data/wikitext-2/wiki.valid.tokens"), 0, 300);
+  await assert.rejects(finetune(await options("classify", slice("title.txt", prose), undefined, "x5")), /title\.txt:2: expected 2 columns \(text, label\), found 1/);
+  const paragraphs = prose.split("\n").filter((l) => l.includes(",")).join("\n");
+  await assert.rejects(finetune(await options("classify", slice("prose.txt", paragraphs), undefined, "x5")), /rows are not in classify's layout/);
+  const swapped = lines(path.join(SHARED, "data/sst-2/train.tsv"), 1, 201)
+    .trim()
+    .split("\n")
+    .map((l) => l.split("\t").reverse().join("\t"));
+  await assert.rejects(finetune(await options("classify", slice("swapped.tsv", swapped.join("\n") + "\n"), undefined, "x6")), /distinct labels in 200 rows/);
 });

@@ -93,6 +93,26 @@ const tests: [string, () => Promise<void>][] = [
     },
   ],
   [
+    "bad input from the editor: a file in no known format, a model folder deleted under the server",
+    async () => {
+      // Prose is not a labelled table: the command ends with an error message and leaves no job behind.
+      const r = await vscode.commands.executeCommand<JobResult | undefined>("bertStudio.finetune", vscode.Uri.file(path.join(ws(), "notes/wiki-b.txt")), "auto");
+      assert.equal(r, undefined);
+      assert.deepEqual((await status()).jobs, []);
+      // A selected model whose folder disappears: hovers give nothing, the server keeps answering.
+      const { cpSync, rmSync } = await import("node:fs");
+      const copy = path.join(runs(), "doomed");
+      cpSync(path.join(runs(), "pretrain-tiny"), copy, { recursive: true });
+      await vscode.commands.executeCommand("bertStudio.selectModelFolder", copy);
+      rmSync(copy, { recursive: true, force: true });
+      const doc = await vscode.workspace.openTextDocument(path.join(ws(), "draft.txt"));
+      const hovers = await vscode.commands.executeCommand<vscode.Hover[]>("vscode.executeHoverProvider", doc.uri, new vscode.Position(0, doc.lineAt(0).text.indexOf("[MASK]") + 2));
+      assert.equal(hovers.length, 0);
+      assert.equal((await status()).model, copy);
+      await vscode.commands.executeCommand("bertStudio.selectModelFolder", path.join(runs(), "pretrain-tiny"));
+    },
+  ],
+  [
     "BERT: Stop Training stops a running job after a step, keeping a checkpoint",
     async () => {
       const config = vscode.workspace.getConfiguration("bertStudio");
