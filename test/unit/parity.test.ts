@@ -1,15 +1,19 @@
-// Full parity with the Hugging Face fixtures: forward outputs, losses, every gradient, three AdamW steps.
+// Full parity with the Hugging Face fixtures: forward outputs, losses, every gradient, three AdamW steps;
+// on ../shared/fixtures/hf and on fixtures of other shapes, seeds and vocabularies (test/fixtures/hf-generated).
 import assert from "node:assert/strict";
-import { readdirSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
+import { readSafetensors, toFloat32, writeSafetensors } from "../../server/model/safetensors.js";
 import { runParity } from "../../server/parity.js";
 
 const FIXTURES = path.resolve(process.cwd(), "../shared/fixtures/hf");
-const dirs = [path.join(FIXTURES, "pretraining"), ...readdirSync(path.join(FIXTURES, "heads")).map((d) => path.join(FIXTURES, "heads", d))];
+const GENERATED = path.resolve(process.cwd(), "test/fixtures/hf-generated");
+const fixtureDirs = (root: string) => [path.join(root, "pretraining"), ...readdirSync(path.join(root, "heads")).map((d) => path.join(root, "heads", d))];
 
-for (const dir of dirs) {
-  test(`parity with HF: ${path.relative(FIXTURES, dir)}`, async () => {
+for (const dir of [...fixtureDirs(FIXTURES), ...fixtureDirs(GENERATED)]) {
+  test(`parity with HF: ${dir.startsWith(GENERATED) ? "generated" : "shared"}/${path.relative(dir.startsWith(GENERATED) ? GENERATED : FIXTURES, dir)}`, async () => {
     const report = await runParity(dir);
     for (const [group, r] of Object.entries(report.groups)) {
       assert.ok(r!.checked > 0, `${group}: nothing checked`);
@@ -19,3 +23,32 @@ for (const dir of dirs) {
     if (dir.endsWith("pretraining")) assert.ok(report.groups.steps, "pretraining fixture checks the AdamW steps");
   });
 }
+
+test("parity fails on a step off by more than its tolerance; a noise-sized gradient's element may be off by up to steps x lr", async () => {
+  const name = "bert.encoder.layer.1.attention.self.value.weight";
+  const expected = (await readSafetensors(path.join(GENERATED, "pretraining/expected.safetensors"))).tensors;
+  const grad = toFloat32(expected.get(`grad.${name}`)!);
+  const step3 = toFloat32(expected.get(`step3.${name}`)!);
+  const maxW = Math.max(...step3.map(Math.abs));
+  const noise = grad.findIndex((g) => Math.abs(g) < 1e-7); // the fixture's noise-sized gradient element
+  const normal = grad.findIndex((g) => Math.abs(g) > 1e-3);
+  assert.ok(noise >= 0 && normal >= 0);
+  const perturbed = async (at: number, by: number) => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "parity-"));
+    cpSync(path.join(GENERATED, "pretraining"), dir, { recursive: true });
+    const w = step3.slice();
+    w[at] += by;
+    const tensors = new Map(expected);
+    tensors.set(`step3.${name}`, { dtype: "F32", shape: expected.get(`step3.${name}`)!.shape, data: new Uint8Array(w.buffer) });
+    await writeSafetensors(path.join(dir, "expected.safetensors"), tensors);
+    try {
+      return (await runParity(dir)).groups.steps!;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  const off = await perturbed(normal, 3e-4 * maxW);
+  assert.ok(off.ratio > 1 && off.at === `step3.${name}`, JSON.stringify(off));
+  const noisy = await perturbed(noise, 0.004); // lr 0.005, 3 steps
+  assert.ok(noisy.ratio <= 1, JSON.stringify(noisy));
+});
