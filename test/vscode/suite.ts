@@ -24,6 +24,34 @@ async function until<T>(what: string, fn: () => Promise<T | undefined> | T | und
 
 const status = () => vscode.commands.executeCommand<StatusResult>("bertStudio.status");
 
+/**
+ * Milliseconds from "typing stopped" (an edit, then the cursor right after the [MASK] of draft.txt's first
+ * line) until the ghost text can be accepted (polled every 10 ms), and the edit latency of that keystroke;
+ * the document is left as it was. A figure to print, not to assert.
+ */
+async function ghostTextLatency(): Promise<{ ghostMs: number; editMs: number }> {
+  const doc = await vscode.workspace.openTextDocument(path.join(ws(), "draft.txt"));
+  const editor = await vscode.window.showTextDocument(doc);
+  const line = doc.lineAt(0).text;
+  const after = line.indexOf("[MASK]") + "[MASK]".length;
+  const e0 = Date.now();
+  await editor.edit((e) => e.insert(new vscode.Position(0, line.length), " "));
+  const editMs = Date.now() - e0;
+  editor.selection = new vscode.Selection(0, after, 0, after);
+  const t = Date.now();
+  await vscode.commands.executeCommand("editor.action.inlineSuggest.trigger");
+  for (;;) {
+    await vscode.commands.executeCommand("editor.action.inlineSuggest.commit");
+    if (!doc.lineAt(0).text.includes("[MASK]")) break;
+    if (Date.now() - t > 30_000) throw new Error("no ghost text within 30 s");
+    await sleep(10);
+  }
+  const ghostMs = Date.now() - t;
+  await vscode.commands.executeCommand("undo");
+  await editor.edit((e) => e.replace(doc.lineAt(0).range, line));
+  return { ghostMs, editMs };
+}
+
 const tests: [string, () => Promise<void>][] = [
   [
     "the extension activates and contributes its commands",
@@ -69,6 +97,8 @@ const tests: [string, () => Promise<void>][] = [
       const h0 = Date.now();
       const hovers = await vscode.commands.executeCommand<vscode.Hover[]>("vscode.executeHoverProvider", doc.uri, new vscode.Position(0, after - 2));
       console.log(`hover with top-k predictions: ${Date.now() - h0} ms`);
+      const warm = await ghostTextLatency();
+      console.log(`ghost text ${warm.ghostMs} ms after typing stopped (model loaded, no training)`);
       const text = hovers.flatMap((h) => h.contents.map((c) => (typeof c === "string" ? c : (c as vscode.MarkdownString).value))).join("\n");
       assert.match(text, /\| token \| probability \|/);
     },
@@ -120,6 +150,9 @@ const tests: [string, () => Promise<void>][] = [
       try {
         const job = vscode.commands.executeCommand<JobResult>("bertStudio.pretrain", { preset: "tiny" });
         await until("training to start", async () => ((await status()).jobs[0]?.step ?? 0) > 0);
+        const busy = await ghostTextLatency();
+        console.log(`while training: ghost text ${busy.ghostMs} ms after typing stopped, a keystroke's edit ${busy.editMs} ms`);
+        assert.ok((await status()).jobs.length === 1, "the job still runs");
         await vscode.commands.executeCommand("bertStudio.stop");
         const r = await job;
         assert.ok(r.stopped && r.steps < 5000, JSON.stringify(r));
