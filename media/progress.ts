@@ -58,7 +58,9 @@ function draw(): void {
     div.className = "chart";
     host.appendChild(div);
     const axis = { stroke: fg, grid: { stroke: grid, width: 0.5 }, ticks: { stroke: grid } };
-    plots.push(new uPlot({ title: chart.title, width, height: 200, series, axes: [axis, axis], scales: { x: { time: false } }, legend: { live: false } }, data as uPlot.AlignedData, div));
+    // Small values (learning rates) in exponent notation, so that neighbouring ticks do not read alike.
+    const yAxis = { ...axis, size: 60, values: (_: uPlot, ticks: number[]) => ticks.map((t) => (t !== 0 && Math.abs(t) < 0.01 ? t.toExponential(1) : String(+t.toPrecision(4)))) };
+    plots.push(new uPlot({ title: chart.title, width, height: 200, series, axes: [axis, yAxis], scales: { x: { time: false } }, legend: { live: false } }, data as uPlot.AlignedData, div));
   }
 }
 

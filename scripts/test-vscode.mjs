@@ -2,13 +2,16 @@
 // extension host) driven by headless Chromium through playwright-core. The tests (test/vscode/suite.ts,
 // bundled to out/test/index.js) run inside the extension host against a fresh fixture workspace made
 // from ../shared/data. Needs `scripts/install-test-vscode.sh` once (Node 24, code-server, Chromium).
-//   node scripts/test-vscode.mjs     exit status = the tests' status; a screenshot in out/test/
-import { spawn } from "node:child_process";
+//   node scripts/test-vscode.mjs                exit status = the tests' status; a screenshot in out/test/
+//   node scripts/test-vscode.mjs --vsix FILE    the same tests against the packaged extension, installed
+//                                               with `code-server --install-extension FILE`
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { parseArgs } from "node:util";
 import { build } from "esbuild";
 
 const root = path.resolve(import.meta.dirname, "..");
@@ -45,6 +48,18 @@ writeFileSync(
   JSON.stringify({ "bertStudio.steps": 40, "bertStudio.batch": 8, "bertStudio.seq": 32, "bertStudio.vocabSize": 2000, "bertStudio.finetune.epochs": 1, "bertStudio.finetune.maxLength": 32 }, null, 2),
 );
 
+// With --vsix the extension under test is the installed package; the development path VS Code needs to run
+// tests is then an empty extension.
+const { values: args } = parseArgs({ options: { vsix: { type: "string" } } });
+const codeEnv = { ...process.env, PATH: `${node24}:${process.env.PATH}` };
+let extensionPath = root;
+if (args.vsix) {
+  execFileSync(codeServer, ["--extensions-dir", path.join(work, "extensions"), "--user-data-dir", path.join(work, "data"), "--install-extension", path.resolve(args.vsix)], { env: codeEnv, stdio: "inherit" });
+  extensionPath = path.join(work, "test-host");
+  mkdirSync(extensionPath);
+  writeFileSync(path.join(extensionPath, "package.json"), JSON.stringify({ name: "test-host", publisher: "bert-studio", version: "0.0.0", engines: { vscode: "^1.91.0" } }));
+}
+
 const port = await new Promise((resolve) => {
   const s = createServer().listen(0, "127.0.0.1", () => {
     const p = s.address().port;
@@ -55,7 +70,7 @@ writeFileSync(path.join(work, "config.yaml"), `bind-addr: 127.0.0.1:${port}\naut
 const server = spawn(
   codeServer,
   ["--bind-addr", `127.0.0.1:${port}`, "--auth", "none", "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust", "--vscode-option", "enable-smoke-test-driver", "--config", path.join(work, "config.yaml"), "--user-data-dir", path.join(work, "data"), "--extensions-dir", path.join(work, "extensions"), ws],
-  { env: { ...process.env, PATH: `${node24}:${process.env.PATH}`, BERT_STUDIO_TEST_WORKSPACE: ws }, stdio: ["ignore", "pipe", "pipe"] },
+  { env: { ...codeEnv, BERT_STUDIO_TEST_WORKSPACE: ws }, stdio: ["ignore", "pipe", "pipe"] },
 );
 let serverLog = "";
 server.stdout.on("data", (d) => (serverLog += d));
@@ -77,7 +92,7 @@ const browser = await playwright.launch({
 });
 const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
 const remote = (p) => `vscode-remote://127.0.0.1:${port}${p}`;
-const payload = [["extensionDevelopmentPath", remote(root)], ["extensionTestsPath", remote(path.join(root, "out/test/index.js"))]];
+const payload = [["extensionDevelopmentPath", remote(extensionPath)], ["extensionTestsPath", remote(path.join(root, "out/test/index.js"))]];
 let finish;
 const exited = new Promise((r) => (finish = r));
 await page.exposeFunction("codeAutomationLog", (...args) => console.log(...args.map((a) => (typeof a === "string" ? a : JSON.stringify(a)))));
