@@ -14,6 +14,8 @@ p = argparse.ArgumentParser()
 p.add_argument("batches"); p.add_argument("ours")
 p.add_argument("--preset", default="tiny"); p.add_argument("--lr", type=float, default=1e-3)
 p.add_argument("--init", default=None, help="start from these weights (dump-batches.ts --init) instead of a fresh init")
+p.add_argument("--log-every", type=int, default=50)
+p.add_argument("--threads", type=int, default=None, help="torch threads (another reduction order: HF's own float noise)")
 p.add_argument("--score-only", action="store_true", help="only score OUR_RUN (no HF training)")
 p.add_argument("--warmup", type=int, default=None); p.add_argument("--schedule", default="linear"); p.add_argument("--seed", type=int, default=42)
 a = p.parse_args()
@@ -39,6 +41,8 @@ def score(model):
         nc += (out.seq_relationship_logits.argmax(-1) == b["next_sentence_label"]).sum().item(); nn += len(b["next_sentence_label"])
     return {"mlm_acc": mc / mn, "nsp_acc": nc / nn, "loss": loss / k}
 
+if a.threads:
+    torch.set_num_threads(a.threads)
 if a.score_only:
     print(json.dumps({"ours": score(BertForPreTraining.from_pretrained(a.ours))}))
     raise SystemExit
@@ -49,11 +53,13 @@ decay = [q for n, q in hf.named_parameters() if not ("bias" in n or "LayerNorm.w
 no_decay = [q for n, q in hf.named_parameters() if "bias" in n or "LayerNorm.weight" in n]
 opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}], lr=a.lr)
 sched = get_scheduler(a.schedule, opt, num_warmup_steps=warmup, num_training_steps=steps)
-t0 = time.time()
+t0 = time.time(); window = []
 for i, b in enumerate(batches("train")):
     loss = hf(**b).loss
     loss.backward(); torch.nn.utils.clip_grad_norm_(hf.parameters(), 1.0); opt.step(); sched.step(); opt.zero_grad()
-    if (i + 1) % 50 == 0: print(f"HF step {i + 1}/{steps} loss {loss.item():.3f}", flush=True)
+    window.append(loss.item())
+    if (i + 1) % a.log_every == 0:
+        print(f"HF step {i + 1}/{steps} loss {sum(window) / len(window):.4f} (mean of the last {len(window)})", flush=True); window = []
 hf_time = time.time() - t0
 ours = BertForPreTraining.from_pretrained(a.ours)
 print(json.dumps({"steps": steps, "batch": batch, "seq": seq, "preset": a.preset,

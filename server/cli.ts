@@ -27,6 +27,7 @@ Usage:
       [--batch B] [--seq T] [--lr LR] [--schedule NAME] [--warmup N] [--eval-every N]
       [--checkpoint-every N] [--seed S] [--cased] [--resume] [--device D] [--grad-accum K]
       [--whole-word-mask] [--include GLOB]... [--exclude GLOB]... [--max-file-mb MB] [--epochs E]
+      [--dropout P]
       MLM + NSP pretraining on the text files of DIR. RUN becomes an HF folder (config.json,
       model.safetensors, vocab.txt, tokenizer.json) plus optimizer.safetensors,
       trainer_state.json and metrics.jsonl. Ctrl-C stops after the current step, saving.
@@ -166,6 +167,7 @@ async function pretrainCommand(args: string[]): Promise<number> {
       "train-vocab": { type: "string" },
       epochs: { type: "string" },
       "whole-word-mask": { type: "boolean" },
+      dropout: { type: "string" },
       include: { type: "string", multiple: true },
       exclude: { type: "string", multiple: true },
       "max-file-mb": { type: "string" },
@@ -179,6 +181,8 @@ async function pretrainCommand(args: string[]): Promise<number> {
   if (!["tiny", "small", "base"].includes(preset)) throw new UsageError(`--preset must be tiny, small or base, got ${preset}`);
   const lr = values.lr === undefined ? 1e-3 : Number(values.lr);
   if (!(lr > 0)) throw new UsageError(`--lr must be a positive number, got ${values.lr}`);
+  const dropout = values.dropout === undefined ? undefined : Number(values.dropout);
+  if (dropout !== undefined && !(dropout >= 0 && dropout < 1)) throw new UsageError(`--dropout must be in [0, 1), got ${values.dropout}`);
   if (values.steps && values.epochs) throw new UsageError("give --steps or --epochs, not both");
   const steps = positiveInt("steps", values.steps, 1000);
   const { getScheduler } = await import("./training/schedules.js");
@@ -213,6 +217,7 @@ async function pretrainCommand(args: string[]): Promise<number> {
     heldOut: 0.05,
     accumulationSteps: positiveInt("grad-accum", values["grad-accum"], 1),
     wholeWordMask: !!values["whole-word-mask"],
+    dropout,
     include: values.include,
     exclude: values.exclude,
     maxFileBytes: positiveInt("max-file-mb", values["max-file-mb"], 50) * 1024 * 1024,

@@ -13,8 +13,10 @@ export interface BuildContext {
   readonly param: ParamFactory;
   /** Training mode turns dropout on. */
   readonly training: boolean;
-  /** Each Dropout node gets its own seed, derived from this one. */
+  /** Each dropout node gets its own seed, mixed from this one and the node's index. */
   dropoutSeed: number;
+  /** Dropout nodes built so far. */
+  dropoutNodes?: number;
 }
 
 export interface BertInputs {
@@ -34,7 +36,16 @@ export interface BertOutputs {
 
 export function dropout(ctx: BuildContext, x: Value, p: number): Value {
   if (!ctx.training || p === 0) return x;
-  return ctx.g.dropout(x, p, ctx.dropoutSeed++).y;
+  ctx.dropoutNodes = (ctx.dropoutNodes ?? 0) + 1;
+  return ctx.g.dropout(x, p, mixSeed(ctx.dropoutSeed, ctx.dropoutNodes)).y;
+}
+
+/** A 24-bit seed from (base, index), so that nearby bases and indices give unrelated random streams. */
+export function mixSeed(base: number, index: number): number {
+  let h = Math.imul(base ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(index + 0x632be5ab, 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
+  h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
+  return ((h ^ (h >>> 16)) >>> 0) & 0xffffff;
 }
 
 /** y = x Wᵀ + b on rows x [n, in], with W stored [out, in] as in PyTorch's nn.Linear: one Gemm. */

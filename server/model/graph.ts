@@ -410,27 +410,19 @@ export class Graph {
     return { y, mean, invStd };
   }
 
-  /** Training-mode dropout: returns the output and the keep mask (reused by the backward pass). */
+  /**
+   * Training-mode dropout, y = x · keep / (1 − ratio), from RandomUniformLike rather than ONNX Dropout:
+   * ONNX Runtime's Dropout seeds a fresh engine with seed + n at its n-th run, so a node's mask at step n is
+   * the next-seeded node's mask at step n − 1 and some elements stay dropped for many steps in a row.
+   * RandomUniformLike draws on from one engine per node (seeded by `seed`, below 2^24 so the float attribute
+   * holds it exactly; a new session starts the stream again). Returns the output and the boolean keep mask,
+   * which the backward pass reuses through the Where rule.
+   */
   dropout(x: Value, ratio: number, seed: number): { y: Value; mask: Value } {
-    const [y, mask] = this.node(
-      "Dropout",
-      [x, this.scalar(ratio), this.trueScalar()],
-      { seed },
-      [
-        { dtype: x.dtype, shape: x.shape },
-        { dtype: "bool", shape: x.shape },
-      ],
-    );
-    return { y, mask };
-  }
-
-  private trueScalar(): Value {
-    const key = "bool:true";
-    const hit = this.constCache.get(key);
-    if (hit) return hit;
-    const v = this.initializer(`const${this.nextId}`, "bool", [], Uint8Array.of(1));
-    this.constCache.set(key, v);
-    return v;
+    if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 24) throw new GraphError(`dropout seed must be an integer in [0, 2^24), got ${seed}`);
+    const u = this.node("RandomUniformLike", [x], { dtype: 1, seed: { float: seed } }, [{ dtype: "float32", shape: x.shape }])[0];
+    const keep = this.node("Greater", [u, this.scalar(ratio)], {}, [{ dtype: "bool", shape: x.shape }])[0];
+    return { y: this.where(keep, this.mul(x, this.scalar(1 / (1 - ratio))), this.scalar(0)), mask: keep };
   }
 
   // ---- emission ----

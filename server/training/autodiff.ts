@@ -108,13 +108,6 @@ export const RULES: Record<string, Rule> = {
       needs(2) ? unbroadcast(g, g.where(c, zero, dy!), b) : null,
     ];
   },
-  Dropout: (g, n, [dy]) => {
-    const [, ratio] = n.inputs as Value[];
-    const mask = n.outputs[1];
-    // y = x * mask / (1 - ratio): the backward pass reuses the forward mask.
-    const scale = g.div(g.scalar(1), g.sub(g.scalar(1), ratio));
-    return [g.mul(g.mul(dy!, g.cast(mask, "float32")), scale), null, null];
-  },
   MatMul: (g, n, [dy], needs) => {
     const [a, b] = n.inputs as Value[];
     let da: Value | null = null;
@@ -214,7 +207,7 @@ function axesOf(g: Graph, n: Node): number[] {
 }
 
 /** Ops whose inputs never carry gradients (integer, boolean, shape computations). */
-const NON_DIFFERENTIABLE = new Set(["Shape", "Equal", "Greater", "Not", "ArgMax", "Range", "ConstantOfShape", "ReduceMax"]);
+const NON_DIFFERENTIABLE = new Set(["Shape", "Equal", "Greater", "Not", "ArgMax", "Range", "ConstantOfShape", "ReduceMax", "RandomUniformLike"]);
 
 /**
  * Appends the backward pass of `loss` (a scalar or a tensor seeded with `seed`) and returns d loss / d x

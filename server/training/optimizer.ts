@@ -117,7 +117,9 @@ export class Optimizer {
     const sessionCfg = { device: opts.device, threads: opts.threads };
     const { session, provider } = await createSession(graph.model, sessionCfg);
     let accumulate: ort.InferenceSession | undefined;
-    if (k > 1) accumulate = (await createSession(buildTrainGraph(cfg, opts.task, { ...common, mode: "accumulate" }).model, sessionCfg)).session;
+    // The accumulation graph draws its own dropout streams (another base seed), not copies of the step graph's.
+    const accumulateSeed = (dropoutSeed ?? 42) + 0x10000;
+    if (k > 1) accumulate = (await createSession(buildTrainGraph(cfg, opts.task, { ...common, dropoutSeed: accumulateSeed, mode: "accumulate" }).model, sessionCfg)).session;
     return { step: session, accumulate, provider, layout: graph.params };
   }
 

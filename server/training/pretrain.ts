@@ -46,6 +46,8 @@ export interface PretrainOptions {
   /** Micro-batches of `batch` examples per optimizer step (gradient accumulation); default 1. */
   accumulationSteps?: number;
   wholeWordMask?: boolean;
+  /** Dropout probability of hidden states and attention weights; default the preset's (0.1). */
+  dropout?: number;
   include?: string[];
   exclude?: string[];
   maxFileBytes?: number;
@@ -151,7 +153,8 @@ export async function pretrain(options: PretrainOptions): Promise<{ metrics: Met
     }
     say(`resuming at step ${state.step}`);
   } else {
-    cfg = bertConfig({ ...PRESETS[o.preset], vocabSize: tok.vocabSize, architectures: [architectureOf("pretraining")] });
+    const dropout = o.dropout === undefined ? {} : { hiddenDropoutProb: o.dropout, attentionProbsDropoutProb: o.dropout };
+    cfg = bertConfig({ ...PRESETS[o.preset], ...dropout, vocabSize: tok.vocabSize, architectures: [architectureOf("pretraining")] });
     params = ParamStore.fromShapes(paramShapes(cfg, "pretraining"));
     initParams(params, cfg, o.seed);
   }
