@@ -15,7 +15,6 @@ p.add_argument("batches"); p.add_argument("ours")
 p.add_argument("--preset", default="tiny"); p.add_argument("--lr", type=float, default=1e-3)
 p.add_argument("--init", default=None, help="start from these weights (dump-batches.ts --init) instead of a fresh init")
 p.add_argument("--log-every", type=int, default=50)
-p.add_argument("--threads", type=int, default=None, help="torch threads (another reduction order: HF's own float noise)")
 p.add_argument("--score-only", action="store_true", help="only score OUR_RUN (no HF training)")
 p.add_argument("--warmup", type=int, default=None); p.add_argument("--schedule", default="linear"); p.add_argument("--seed", type=int, default=42)
 a = p.parse_args()
@@ -41,8 +40,6 @@ def score(model):
         nc += (out.seq_relationship_logits.argmax(-1) == b["next_sentence_label"]).sum().item(); nn += len(b["next_sentence_label"])
     return {"mlm_acc": mc / mn, "nsp_acc": nc / nn, "loss": loss / k}
 
-if a.threads:
-    torch.set_num_threads(a.threads)
 if a.score_only:
     print(json.dumps({"ours": score(BertForPreTraining.from_pretrained(a.ours))}))
     raise SystemExit
