@@ -1,16 +1,11 @@
 #!/usr/bin/env node
 "use strict";
-// On Linux, glibc's malloc is asked to back large allocations with transparent huge pages: a training
-// step allocates and frees gigabytes, and 4 KB page faults alone cost ~10% of a step. glibc reads the
-// tunable only at start-up, so the CLI re-runs itself once with it set.
-const TUNABLE = "glibc.malloc.hugetlb=1";
-if (process.platform === "linux" && !(process.env.GLIBC_TUNABLES || "").includes("glibc.malloc.hugetlb")) {
+// glibc reads its malloc tunables only at start-up: on Linux the CLI re-runs itself once with the ones a
+// training step wants (server/util/malloc.ts says which and why).
+const env = require("../dist/malloc.js").mallocEnv(process.env);
+if (env) {
   const { spawn } = require("node:child_process");
-  const tunables = [process.env.GLIBC_TUNABLES, TUNABLE].filter(Boolean).join(":");
-  const child = spawn(process.execPath, [...process.execArgv, __filename, ...process.argv.slice(2)], {
-    stdio: "inherit",
-    env: { ...process.env, GLIBC_TUNABLES: tunables },
-  });
+  const child = spawn(process.execPath, [...process.execArgv, __filename, ...process.argv.slice(2)], { stdio: "inherit", env });
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(sig, () => child.kill(sig));
   child.on("exit", (code, signal) => {
     if (signal) process.kill(process.pid, signal);

@@ -5,6 +5,7 @@ import * as path from "node:path";
 import * as vscode from "vscode";
 import { LanguageClient, State, TransportKind, type LanguageClientOptions, type ServerOptions } from "vscode-languageclient/node";
 import * as P from "../server/protocol.js";
+import { mallocEnv } from "../server/util/malloc.js";
 import { registerCommands } from "./commands.js";
 import { registerInline } from "./inline.js";
 import { ProgressView } from "./progress-view.js";
@@ -24,9 +25,10 @@ let ext: Extension | undefined;
 export function activate(context: vscode.ExtensionContext): Extension {
   const output = vscode.window.createOutputChannel("BERT Studio", { log: true });
   const module = context.asAbsolutePath(path.join("dist", "server.js"));
+  const env = mallocEnv(process.env) ?? process.env;
   const serverOptions: ServerOptions = {
-    run: { module, transport: TransportKind.ipc },
-    debug: { module, transport: TransportKind.ipc, options: { execArgv: ["--nolazy", "--inspect=6011"] } },
+    run: { module, transport: TransportKind.ipc, options: { env } },
+    debug: { module, transport: TransportKind.ipc, options: { env, execArgv: ["--nolazy", "--inspect=6011"] } },
   };
   const clientOptions: LanguageClientOptions = { outputChannel: output, documentSelector: [] };
   const client = new LanguageClient("bertStudio", "BERT Studio", serverOptions, clientOptions);

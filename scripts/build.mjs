@@ -1,11 +1,12 @@
-// Bundles with esbuild: the command line (dist/cli.js), the BERT server (dist/server.js), the extension
-// (dist/extension.js, `vscode` external) and the progress webview (dist/media/). Native modules stay external.
+// Bundles with esbuild: the command line (dist/cli.js, and dist/malloc.js for bin/), the BERT server
+// (dist/server.js), the extension (dist/extension.js, `vscode` external) and the progress webview
+// (dist/media/). Native modules stay external.
 import { copyFileSync, mkdirSync } from "node:fs";
 import { build } from "esbuild";
 
 const node = { bundle: true, platform: "node", target: "node20", format: "cjs", sourcemap: true, logLevel: "warning" };
 await Promise.all([
-  build({ ...node, entryPoints: { cli: "server/cli.ts", server: "server/lsp.ts" }, outdir: "dist", external: ["onnxruntime-node", "tokenizers"] }),
+  build({ ...node, entryPoints: { cli: "server/cli.ts", server: "server/lsp.ts", malloc: "server/util/malloc.ts" }, outdir: "dist", external: ["onnxruntime-node", "tokenizers"] }),
   build({ ...node, entryPoints: { extension: "client/extension.ts" }, outdir: "dist", external: ["vscode"] }),
   build({ entryPoints: { progress: "media/progress.ts" }, outdir: "dist/media", bundle: true, platform: "browser", target: "es2022", format: "iife", minify: true, logLevel: "warning" }),
 ]);

@@ -37,7 +37,7 @@ export function sessionOptions(cfg: SessionConfig, providers: string[]): ort.Inf
     intraOpNumThreads: cfg.threads ?? Math.max(1, os.availableParallelism()),
     interOpNumThreads: 1,
     // The arena grows by powers of two and keeps what it took: for BERT-Base training that is 5.1 GB peak
-    // against 2.7 GB with plain malloc, at the same speed (malloc backed by huge pages, see bin/).
+    // against 2.7 GB with plain malloc, at the same speed (malloc settings: util/malloc.ts).
     enableCpuMemArena: false,
     // With the memory pattern on, training BERT-Base B8 T128 with the RandomUniformLike dropout peaked at
     // 3.8 GB against 2.66 GB without it, at the same speed (the small preset was faster without it).
