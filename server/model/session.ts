@@ -27,6 +27,11 @@ function providersFor(device: Device): string[] {
   }
 }
 
+// ONNX Runtime's process-wide logger prints a provider's failure to load (CUDA libraries missing) as an
+// error before we can fall back; createSession reports it once, in a sentence. Sessions log on their own
+// level (logSeverityLevel below).
+ort.env.logLevel = "fatal";
+
 const warned = new Set<string>();
 
 export function sessionOptions(cfg: SessionConfig, providers: string[]): ort.InferenceSession.SessionOptions {
@@ -69,7 +74,10 @@ export async function createSession(model: Uint8Array, cfg: SessionConfig = {}):
     } catch (e) {
       // ORT prefixes its source location and the failed check; keep the sentence a user can act on.
       const first = (e as Error).message.split("\n")[0];
-      const reason = first.includes(" was false. ") ? first.slice(first.lastIndexOf(" was false. ") + 12) : first.replace(/^\/\S+:\d+ /, "");
+      let reason = first.includes(" was false. ") ? first.slice(first.lastIndexOf(" was false. ") + 12) : first.replace(/^\/\S+:\d+ /, "");
+      if (provider === "cuda" && reason.includes("Failed to load shared library")) {
+        reason = "its libraries are not installed; onnxruntime-node downloads them when installed with ONNXRUNTIME_NODE_INSTALL=cuda12";
+      }
       errors.push(`${provider} could not start (${reason})`);
       if (provider === "cpu") throw e;
     }

@@ -1,0 +1,28 @@
+// The command line as a user runs it: bin/bert-studio.js over the built bundle (npm test builds first).
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { test } from "node:test";
+
+const cli = (...args: string[]) => spawnSync(process.execPath, ["bin/bert-studio.js", ...args], { encoding: "utf8" });
+const tinyBench = ["bench", "train", "--preset", "tiny", "--batch", "2", "--seq", "16", "--steps", "1", "--warmup", "1", "--json"];
+
+test("--help prints the usage", () => {
+  const r = cli("--help");
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /bert-studio bench train/);
+});
+
+test("an unknown device is a usage error naming the choices", () => {
+  const r = cli(...tinyBench, "--device", "tpu");
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--device must be one of cpu, webgpu, cuda, auto, got tpu/);
+});
+
+test("a CUDA provider that cannot start falls back to CPU with one line on stderr", () => {
+  const r = cli(...tinyBench, "--device", "cuda");
+  assert.equal(r.status, 0, r.stderr);
+  const { provider } = JSON.parse(r.stdout) as { provider: string };
+  if (provider === "cuda") return; // a machine with ORT's CUDA binaries
+  assert.equal(provider, "cpu");
+  assert.deepEqual(r.stderr.trim().split("\n"), ["bert-studio: cuda: cuda could not start (its libraries are not installed; onnxruntime-node downloads them when installed with ONNXRUNTIME_NODE_INSTALL=cuda12); running on cpu"]);
+});
