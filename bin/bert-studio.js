@@ -2,7 +2,7 @@
 "use strict";
 // glibc reads its malloc tunables only at start-up: on Linux the CLI re-runs itself once with the ones a
 // training step wants (server/util/malloc.ts says which and why).
-const env = require("../dist/malloc.js").mallocEnv(process.env);
+const env = require("../dist/malloc.js").mallocEnv(process.env, "batch");
 if (env) {
   const { spawn } = require("node:child_process");
   const child = spawn(process.execPath, [...process.execArgv, __filename, ...process.argv.slice(2)], { stdio: "inherit", env });

@@ -25,7 +25,7 @@ let ext: Extension | undefined;
 export function activate(context: vscode.ExtensionContext): Extension {
   const output = vscode.window.createOutputChannel("BERT Studio", { log: true });
   const module = context.asAbsolutePath(path.join("dist", "server.js"));
-  const env = mallocEnv(process.env) ?? process.env;
+  const env = mallocEnv(process.env, "resident") ?? process.env;
   const serverOptions: ServerOptions = {
     run: { module, transport: TransportKind.ipc, options: { env } },
     debug: { module, transport: TransportKind.ipc, options: { env, execArgv: ["--nolazy", "--inspect=6011"] } },
