@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
@@ -41,6 +41,7 @@ test("the CLI re-runs itself with the batch profile", { skip: process.platform !
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: `--require ${preload}` };
   delete env.GLIBC_TUNABLES;
   const r = spawnSync(process.execPath, ["bin/bert-studio.js", "--help"], { env, encoding: "utf8" });
+  rmSync(dir, { recursive: true });
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(r.stderr.trim().split("\n"), ["tunables=", `tunables=${MALLOC_TUNABLES.batch}`]);
 });
