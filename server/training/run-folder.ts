@@ -26,12 +26,16 @@ export function hasRun(dir: string): Promise<boolean> {
   return exists(path.join(dir, "trainer_state.json"));
 }
 
-/** Writes the model as an HF folder (config, weights, tokenizer); each file atomically. */
+/**
+ * Writes the model as an HF folder (config, tokenizer, weights); each file atomically, the weights last:
+ * a reader that reloads when model.safetensors changes (the server's fill-mask) then finds the config and
+ * tokenizer that belong to it already in place.
+ */
 export async function saveModel(dir: string, cfg: BertConfig, params: ParamStore, tok: BertTokenizer): Promise<void> {
   await fs.mkdir(dir, { recursive: true });
   await writeConfig(dir, cfg);
-  await saveParams(params, path.join(dir, "model.safetensors"));
   await tok.save(dir);
+  await saveParams(params, path.join(dir, "model.safetensors"));
 }
 
 /** The model folder plus Adam moments and the trainer's state: everything a resume needs. */
