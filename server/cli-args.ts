@@ -29,3 +29,24 @@ export function positiveNumber(name: string, v: string | undefined, fallback: nu
   if (!(n > 0)) throw new UsageError(`--${name} must be a positive number, got ${v}`);
   return n;
 }
+
+/**
+ * Ctrl-C while training: the first stops after the current step with a checkpoint; a second exits at once,
+ * but not in the middle of writing a checkpoint (it waits for that set of files to be complete). A Ctrl-C
+ * in a terminal reaches this process twice (from the terminal, and forwarded by bin/bert-studio.js, its
+ * parent), within a millisecond: signals within 100 ms of the first count as one.
+ */
+export function stopOnInterrupt(controller: AbortController, say: (m: string) => void): void {
+  let first = 0;
+  process.on("SIGINT", () => {
+    if (!controller.signal.aborted) {
+      first = Date.now();
+      say("\nstopping after this step; a checkpoint will be saved (Ctrl-C again to exit without it)");
+      controller.abort();
+      return;
+    }
+    if (Date.now() - first < 100) return;
+    say("\nexiting; the last complete checkpoint is kept");
+    void import("./training/run-folder.js").then(({ checkpointsWritten }) => checkpointsWritten()).then(() => process.exit(130));
+  });
+}

@@ -1,7 +1,7 @@
 // `bert-studio finetune | evaluate | predict`: the downstream tasks from the command line.
 import { promises as fs } from "node:fs";
 import { parseArgs } from "node:util";
-import { device, nonNegativeInt, positiveInt, positiveNumber, UsageError } from "./cli-args.js";
+import { device, nonNegativeInt, positiveInt, positiveNumber, stopOnInterrupt, UsageError } from "./cli-args.js";
 import type { ColumnOptions } from "./tasks/readers.js";
 import { FINETUNE_TASKS, type FinetuneTask } from "./tasks/tasks.js";
 
@@ -79,10 +79,7 @@ export async function finetuneCommand(args: string[]): Promise<number> {
   getScheduler(values.schedule ?? "linear", lr, { trainingSteps: 1 }); // names a bad schedule now
   const { finetune } = await import("./training/finetune.js");
   const controller = new AbortController();
-  process.once("SIGINT", () => {
-    say("\nstopping after this step; a checkpoint will be saved");
-    controller.abort();
-  });
+  stopOnInterrupt(controller, say);
   const tty = process.stderr.isTTY;
   const { stopped, best } = await finetune({
     task,

@@ -1,6 +1,6 @@
 // `bert-studio`: the engine without an editor.
 import { parseArgs } from "node:util";
-import { device, nonNegativeInt, positiveInt, UsageError } from "./cli-args.js";
+import { device, nonNegativeInt, positiveInt, stopOnInterrupt, UsageError } from "./cli-args.js";
 import { evaluateCommand, FINETUNE_HELP, finetuneCommand, predictCommand } from "./cli-finetune.js";
 
 const HELP = `bert-studio — train and run BERT on ONNX Runtime
@@ -189,10 +189,7 @@ async function pretrainCommand(args: string[]): Promise<number> {
   getScheduler(values.schedule ?? "linear", lr, { trainingSteps: steps }); // names a bad schedule now
   const { pretrain } = await import("./training/pretrain.js");
   const controller = new AbortController();
-  process.once("SIGINT", () => {
-    process.stderr.write("\nstopping after this step; a checkpoint will be saved (Ctrl-C again to abort)\n");
-    controller.abort();
-  });
+  stopOnInterrupt(controller, (m) => process.stderr.write(`${m}\n`));
   const tty = process.stderr.isTTY;
   const { stopped } = await pretrain({
     corpus: positionals[0],

@@ -135,10 +135,10 @@ export function requireComplete(report: LoadReport, source: string): void {
 }
 
 /** Writes the parameters as HF `model.safetensors` (the tied decoder weight is not written, as HF does). */
-export async function saveParams(store: ParamStore, path: string): Promise<void> {
+export async function saveParams(store: ParamStore, path: string, metadata: Record<string, string> = {}): Promise<void> {
   await writeSafetensors(
     path,
     store.specs.map((s) => [s.name, { dtype: "F32" as const, shape: s.shape, data: store.view(s.name) }]),
-    { format: "pt" },
+    { format: "pt", ...metadata },
   );
 }

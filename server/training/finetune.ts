@@ -16,7 +16,7 @@ import { DataError } from "../tasks/readers.js";
 import { TASK_SPECS, collateFeatures, type Feature, type FinetuneTask } from "../tasks/tasks.js";
 import { Rng } from "../util/rng.js";
 import { Optimizer } from "./optimizer.js";
-import { hasRun, loadCheckpoint, MetricsLog, saveCheckpoint, saveModel, type Metrics } from "./run-folder.js";
+import { hasRun, loadCheckpoint, MetricsLog, saveCheckpoint, saveModel, withRunLock, type Metrics } from "./run-folder.js";
 import { getScheduler } from "./schedules.js";
 import { BertTokenizer } from "./tokenizer.js";
 import { buildTrainGraph } from "./train-graph.js";
@@ -84,7 +84,12 @@ export function describeLoad(report: LoadReport, source: string): string {
     .join("; ");
 }
 
-export async function finetune(o: FinetuneOptions): Promise<{ metrics: Metrics[]; stopped: boolean; step: number; best?: State["best"] }> {
+/** Fine-tunes into `o.out`, holding its lock (a second process training into it is refused). */
+export function finetune(o: FinetuneOptions): Promise<{ metrics: Metrics[]; stopped: boolean; step: number; best?: State["best"] }> {
+  return withRunLock(o.out, "finetune", o.onMessage ?? (() => undefined), () => train(o));
+}
+
+async function train(o: FinetuneOptions): Promise<{ metrics: Metrics[]; stopped: boolean; step: number; best?: State["best"] }> {
   const say = o.onMessage ?? (() => undefined);
   const spec = TASK_SPECS[o.task];
   let bad = 0;
@@ -170,7 +175,7 @@ export async function finetune(o: FinetuneOptions): Promise<{ metrics: Metrics[]
   opt.t = state.step;
   const schedule = getScheduler(o.schedule, o.lr, { warmupSteps: o.warmupSteps ?? Math.round(steps * 0.1), trainingSteps: steps });
   const evalSession = o.eval ? (await createSession(buildTrainGraph(cfg, spec.head, { mode: "eval", dims, dropout: false, expose: spec.outputs }).model, { device: o.device })).session : undefined;
-  const log = await MetricsLog.open(o.out, resuming);
+  const log = await MetricsLog.open(o.out, resuming ? state.step : undefined);
 
   const evaluate = async (): Promise<Record<string, number>> => {
     if (!evalSession) return {};
@@ -227,7 +232,7 @@ export async function finetune(o: FinetuneOptions): Promise<{ metrics: Metrics[]
       const main = row[`eval_${spec.mainMetric}`];
       if (main !== undefined && (state.best === undefined || main > state.best.value)) {
         state.best = { step: state.step, metric: spec.mainMetric, value: main };
-        await saveModel(path.join(o.out, "best"), cfg, opt.params, tok);
+        await saveModel(path.join(o.out, "best"), cfg, opt.params, tok, state.step);
       }
       const perStep = (Date.now() - runStart) / 1000 / (state.step - startStep);
       o.onProgress?.({ step: state.step, steps, loss: row.loss, eta_s: perStep * (steps - state.step), metrics: evalNow ? row : undefined });

@@ -53,6 +53,9 @@ function makeState(params: ParamStore, m: ParamStore, v: ParamStore): State {
   return { params, m, v, asInputs, asOutputs };
 }
 
+/** Training produced NaN or infinite values (loss, gradient norm, weights): nothing of it is saved. */
+export class DivergedError extends Error {}
+
 export interface StepResult {
   /** Scalar outputs (loss, mlm_loss, ..., grad_norm) averaged over micro-batches where it applies. */
   scalars: Record<string, number>;
@@ -180,6 +183,14 @@ export class Optimizer {
     };
     const outputs = await this.run(this.stepSession, feeds, this.state.asOutputs);
     add(outputs);
+    // The weights were updated in place with this step's gradients: the trainer must stop without saving.
+    const bad = Object.entries(scalars).find(([, x]) => !Number.isFinite(x));
+    if (bad) {
+      throw new DivergedError(
+        `training diverged at step ${this.t}: ${bad[0]} is ${bad[1]} at learning rate ${lr.toPrecision(3)}. ` +
+          "Nothing from this step on was saved (the last checkpoint is kept). Try a lower learning rate (a tenth) or a longer warmup, then start again or resume",
+      );
+    }
     for (const [name, t] of Object.entries(outputs)) if (t.dims.length === 0) delete outputs[name];
     return { scalars, outputs };
   }

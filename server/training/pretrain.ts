@@ -13,7 +13,7 @@ import { Optimizer } from "./optimizer.js";
 import { collate, createInstances, DEFAULT_PRETRAINING, shards, type Instance, type PretrainingOptions, type SpecialIds } from "./pretraining-data.js";
 import type { TokenCorpus } from "./token-corpus.js";
 import { getScheduler } from "./schedules.js";
-import { hasRun, loadCheckpoint, MetricsLog, saveCheckpoint, type Metrics } from "./run-folder.js";
+import { hasRun, loadCheckpoint, MetricsLog, saveCheckpoint, withRunLock, type Metrics } from "./run-folder.js";
 import { BertTokenizer } from "./tokenizer.js";
 import { trainWordPiece, WordCounter } from "./vocab-trainer.js";
 import { buildTrainGraph } from "./train-graph.js";
@@ -91,7 +91,12 @@ export function pretrainingOptions(seq: number): PretrainingOptions {
   return { ...DEFAULT_PRETRAINING, maxSeqLength: seq, maxPredictionsPerSeq: Math.max(1, Math.round(seq * 0.15)) };
 }
 
-export async function pretrain(options: PretrainOptions): Promise<{ metrics: Metrics[]; stopped: boolean; step: number }> {
+/** Pretrains into `options.out`, holding its lock (a second process training into it is refused). */
+export function pretrain(options: PretrainOptions): Promise<{ metrics: Metrics[]; stopped: boolean; step: number }> {
+  return withRunLock(options.out, "pretrain", options.onMessage ?? (() => undefined), () => train(options));
+}
+
+async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; stopped: boolean; step: number }> {
   let o = options;
   const say = o.onMessage ?? (() => undefined);
   const corpusOpts: CorpusOptions = { warn: say, include: o.include, exclude: o.exclude, maxFileBytes: o.maxFileBytes };
@@ -178,7 +183,7 @@ export async function pretrain(options: PretrainOptions): Promise<{ metrics: Met
   const schedule = getScheduler(o.schedule, o.lr, { warmupSteps: o.warmupSteps ?? Math.round(o.steps * 0.06), trainingSteps: o.steps });
   const rng = new Rng(0);
   rng.setState(state.rng);
-  const log = await MetricsLog.open(o.out, resuming);
+  const log = await MetricsLog.open(o.out, resuming ? state.step : undefined);
   const metrics: Metrics[] = [];
 
   // Held-out batches are fixed (their own seed) so evaluations are comparable across steps.

@@ -36,7 +36,10 @@ export function tfrecord(data: Uint8Array): Buffer {
   return Buffer.concat([head, data, tail]);
 }
 
-/** Event { wall_time = 1; step = 2; file_version = 3 | summary = 5 { value = 1 { tag = 1; simple_value = 2 } } } */
+/**
+ * Event { wall_time = 1; step = 2; file_version = 3 | summary = 5 { value = 1 { tag = 1; simple_value = 2 } }
+ * | session_log = 7 { status = 1 } }
+ */
 function event(step: number, body: (w: ProtoWriter) => void): Uint8Array {
   const w = new ProtoWriter();
   w.double(1, Date.now() / 1000);
@@ -45,13 +48,31 @@ function event(step: number, body: (w: ProtoWriter) => void): Uint8Array {
   return w.finish();
 }
 
+/** SessionLog.SessionStatus.START */
+const SESSION_START = 1;
+
 export class EventWriter {
   private constructor(readonly file: string) {}
 
-  static async create(dir: string): Promise<EventWriter> {
-    const file = path.join(dir, `events.out.tfevents.${Math.floor(Date.now() / 1000)}.${os.hostname()}.${process.pid}`);
-    await fs.writeFile(file, tfrecord(event(0, (w) => w.string(3, "brain.Event:2"))));
-    return new EventWriter(file);
+  /**
+   * A new event file in `dir`; its name is never one that exists (a writer opened in the same second by
+   * the same process gets the next suffix), so no earlier file is truncated. With `resumeStep`, a
+   * SessionLog START at the next step makes TensorBoard drop the events after `resumeStep` that earlier
+   * files hold (logged by a process stopped between checkpoints), as it does for restarted TF runs.
+   */
+  static async create(dir: string, resumeStep?: number): Promise<EventWriter> {
+    const base = path.join(dir, `events.out.tfevents.${Math.floor(Date.now() / 1000)}.${os.hostname()}.${process.pid}`);
+    const records = [tfrecord(event(0, (w) => w.string(3, "brain.Event:2")))];
+    if (resumeStep !== undefined) records.push(tfrecord(event(resumeStep + 1, (w) => w.message(7, (l) => l.int(1, SESSION_START)))));
+    for (let n = 0; ; n++) {
+      const file = n === 0 ? base : `${base}.${n}`;
+      try {
+        await fs.writeFile(file, Buffer.concat(records), { flag: "wx" });
+        return new EventWriter(file);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      }
+    }
   }
 
   async scalars(step: number, values: Record<string, number>): Promise<void> {

@@ -8,7 +8,7 @@ import { readConfig } from "../../server/model/config.js";
 import { CheckpointError, loadParams, ParamStore, paramShapes, requireComplete, saveParams } from "../../server/model/params.js";
 import { readSafetensors, type NamedTensor } from "../../server/model/safetensors.js";
 
-const PRETRAINING = path.resolve(process.cwd(), "../shared/fixtures/hf/pretraining");
+const PRETRAINING = path.resolve(process.cwd(), "test/fixtures/hf/pretraining");
 
 async function fixture() {
   const cfg = await readConfig(PRETRAINING);

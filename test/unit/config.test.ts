@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { test } from "node:test";
 import { bertConfig, ConfigError, configFromJson, configToJson, PRESETS, readConfig, writeConfig } from "../../server/model/config.js";
 
-const HF = path.resolve(process.cwd(), "../shared/fixtures/hf");
+const HF = path.resolve(process.cwd(), "test/fixtures/hf");
 
 test("reads HF config.json and writes it back with the same values and unknown keys", async () => {
   const cfg = await readConfig(path.join(HF, "heads/sequence_classification"));

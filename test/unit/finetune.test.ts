@@ -1,4 +1,4 @@
-// Fine-tuning end to end on the shared data: each task trains, evaluates and predicts through the
+// Fine-tuning end to end on the bundled data (data/finetune): each task trains, evaluates and predicts through the
 // commands' code; a run resumes exactly; the best checkpoint is what `evaluate` scores; the heads
 // fixtures of Hugging Face pass through the same feature/collate/forward path; bad input is an error.
 import assert from "node:assert/strict";
@@ -18,15 +18,14 @@ import { finetune, type FinetuneOptions } from "../../server/training/finetune.j
 import { saveModel } from "../../server/training/run-folder.js";
 import { BertTokenizer } from "../../server/training/tokenizer.js";
 
-const SHARED = path.resolve(process.cwd(), "../shared");
-const DATA = path.join(SHARED, "data");
+const DATA = path.resolve(process.cwd(), "data");
 const tmp = mkdtempSync(path.join(os.tmpdir(), "finetune-"));
 
 /** A small "pretrained" model folder (random weights, the real bert-base-uncased vocabulary). */
 async function pretrainedFolder(): Promise<string> {
   const dir = path.join(tmp, "pretrained");
   if (existsSync(path.join(dir, "model.safetensors"))) return dir;
-  const tok = await BertTokenizer.fromVocabFile(path.join(DATA, "vocab/bert-base-uncased-vocab.txt"));
+  const tok = await BertTokenizer.fromVocabFile(path.join(DATA, "bert-base-uncased-vocab.txt"));
   const cfg = bertConfig({ numHiddenLayers: 2, hiddenSize: 32, numAttentionHeads: 2, intermediateSize: 64, maxPositionEmbeddings: 128, vocabSize: tok.vocabSize, architectures: [architectureOf("pretraining")] });
   const params = ParamStore.fromShapes(paramShapes(cfg, "pretraining"));
   initParams(params, cfg, 3);
@@ -46,9 +45,8 @@ async function options(task: FinetuneTask, train: string, evalFile: string | und
 }
 
 test("classify: trains with evaluation, keeps the best checkpoint, evaluate and predict agree with it", async () => {
-  const sst = path.join(DATA, "sst-2/train.tsv");
-  const train = slice("sst-train.tsv", lines(sst, 0, 161));
-  const dev = slice("sst-dev.tsv", lines(sst, 0, 1) + lines(sst, 60000, 60080));
+  const train = slice("sst-train.tsv", lines(path.join(DATA, "finetune/sst2-train.tsv"), 0, 161));
+  const dev = slice("sst-dev.tsv", lines(path.join(DATA, "finetune/sst2-dev.tsv"), 0, 81));
   const messages: string[] = [];
   const r = await finetune(await options("classify", train, dev, "sst", { steps: 8, evalEvery: 4, onMessage: (m) => messages.push(m) }));
   assert.match(messages[0], /^loaded 39 tensors from .*; new \(initialised\): classifier\.weight, classifier\.bias; not used: cls\.predictions\.bias/);
@@ -76,7 +74,7 @@ test("classify: trains with evaluation, keeps the best checkpoint, evaluate and 
 });
 
 test("a run stopped at a checkpoint and resumed continues the same loss curve", async () => {
-  const mnli = path.join(DATA, "mnli-sample/train.txt");
+  const mnli = path.join(DATA, "finetune/mnli-train.txt");
   const train = slice("mnli-train.txt", lines(mnli, 0, 96));
   const full = await finetune(await options("pair", train, undefined, "full", { steps: 8, checkpointEvery: 4 }));
   const controller = new AbortController();
@@ -90,9 +88,9 @@ test("a run stopped at a checkpoint and resumed continues the same loss curve", 
 });
 
 test("choice, qa and ner train, evaluate and predict through the same commands' code", async () => {
-  const swag = path.join(DATA, "swag-sample/train_sample.csv");
-  const squad = JSON.parse(readFileSync(path.join(DATA, "squad-v1.1/dev-part-a.json"), "utf8"));
-  const ner = path.join(DATA, "chinese-ner/example_dev.txt");
+  const swag = path.join(DATA, "finetune/swag-train.csv");
+  const squad = JSON.parse(readFileSync(path.join(DATA, "finetune/squad-train.json"), "utf8"));
+  const ner = path.join(DATA, "finetune/chinese-ner-train.txt");
   const nerText = readFileSync(ner, "utf8").split(/\n\s*\n/);
   const cases: [FinetuneTask, string, string][] = [
     ["choice", slice("swag.csv", lines(swag, 0, 33)), slice("swag-dev.csv", lines(swag, 0, 1) + lines(swag, 80, 92))],
@@ -133,7 +131,7 @@ test("the heads fixtures of Hugging Face go through the fine-tuning feature path
     ["multiple_choice", "choice"],
   ];
   for (const [name, task] of fixtures) {
-    const dir = path.join(SHARED, "fixtures/hf/heads", name);
+    const dir = path.resolve(process.cwd(), "test/fixtures/hf/heads", name);
     const batch = JSON.parse(readFileSync(path.join(dir, "batch.json"), "utf8"));
     const cfg = (await import("../../server/model/config.js")).configFromJson(JSON.parse(readFileSync(path.join(dir, "config.json"), "utf8")));
     const head = taskFromArchitectures(cfg.architectures)!;
@@ -193,11 +191,11 @@ test("bad input: a model folder without weights, a file with no usable row, a mi
   await assert.rejects(finetune(await options("classify", slice("one.tsv", "sentence\tlabel\nnice\t1\ngood\t1\n"), undefined, "x3")), /at least 2 labels/);
   await assert.rejects(finetune(await options("qa", path.join(tmp, "missing.json"), undefined, "x4")), /missing\.json: not a SQuAD JSON file \(ENOENT/);
   // Prose is no labelled file: most of its "rows" do not parse, and what does parse has text for labels.
-  const prose = lines(path.join(SHARED, "data/wikitext-2/wiki.valid.tokens"), 0, 300);
+  const prose = lines(path.join(DATA, "wikitext-2-slice/wiki.train.tokens"), 0, 300);
   await assert.rejects(finetune(await options("classify", slice("title.txt", prose), undefined, "x5")), /title\.txt:2: expected 2 columns \(text, label\), found 1/);
   const paragraphs = prose.split("\n").filter((l) => l.includes(",")).join("\n");
   await assert.rejects(finetune(await options("classify", slice("prose.txt", paragraphs), undefined, "x5")), /rows are not in classify's layout/);
-  const swapped = lines(path.join(SHARED, "data/sst-2/train.tsv"), 1, 201)
+  const swapped = lines(path.join(DATA, "finetune/sst2-train.tsv"), 1, 201)
     .trim()
     .split("\n")
     .map((l) => l.split("\t").reverse().join("\t"));

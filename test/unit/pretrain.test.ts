@@ -7,12 +7,12 @@ import { test } from "node:test";
 import { FillMask } from "../../server/fill-mask.js";
 import { pretrain, type PretrainOptions } from "../../server/training/pretrain.js";
 
-const SHARED = path.resolve(process.cwd(), "../shared");
+const DATA = path.resolve(process.cwd(), "data");
 
 function workspace(): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), "pretrain-"));
   mkdirSync(path.join(dir, "corpus"));
-  writeFileSync(path.join(dir, "corpus/wiki.tokens"), readFileSync(path.join(SHARED, "data/wikitext-2/wiki.valid.tokens"), "utf8").slice(0, 120_000));
+  writeFileSync(path.join(dir, "corpus/wiki.tokens"), readFileSync(path.join(DATA, "wikitext-2-slice/wiki.train.tokens"), "utf8").slice(0, 120_000));
   return dir;
 }
 
@@ -20,7 +20,7 @@ function options(dir: string, extra: Partial<PretrainOptions> = {}): PretrainOpt
   return {
     corpus: path.join(dir, "corpus"),
     out: path.join(dir, "run"),
-    vocab: path.join(SHARED, "data/vocab/bert-base-uncased-vocab.txt"),
+    vocab: path.join(DATA, "bert-base-uncased-vocab.txt"),
     preset: "tiny",
     steps: 6,
     batch: 4,

@@ -12,14 +12,14 @@ import { tokenizeCorpus } from "../../server/training/token-cache.js";
 import { BertTokenizer } from "../../server/training/tokenizer.js";
 import { Rng } from "../../server/util/rng.js";
 
-const SHARED = path.resolve(process.cwd(), "../shared");
+const DATA = path.resolve(process.cwd(), "data");
 const opts = { ...DEFAULT_PRETRAINING, maxSeqLength: 64, maxPredictionsPerSeq: 10 };
 
 async function corpus() {
   const dir = mkdtempSync(path.join(os.tmpdir(), "corpus-"));
   const { readFileSync } = await import("node:fs");
-  writeFileSync(path.join(dir, "wiki.valid.tokens"), readFileSync(path.join(SHARED, "data/wikitext-2/wiki.valid.tokens"), "utf8").slice(0, 200_000));
-  const tok = await BertTokenizer.fromVocabFile(path.join(SHARED, "data/vocab/bert-base-uncased-vocab.txt"));
+  writeFileSync(path.join(dir, "wiki.valid.tokens"), readFileSync(path.join(DATA, "wikitext-2-slice/wiki.train.tokens"), "utf8").slice(0, 200_000));
+  const tok = await BertTokenizer.fromVocabFile(path.join(DATA, "bert-base-uncased-vocab.txt"));
   const { docs } = await tokenizeCorpus(dir, tok);
   const special: SpecialIds = { cls: tok.clsId, sep: tok.sepId, mask: tok.maskId, pad: tok.padId, vocabSize: tok.vocabSize, isContinuation: tok.continuationMask() };
   return { docs, tok, special };
@@ -176,7 +176,7 @@ test("the tokenized corpus is cached by content and tokenizer", async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), "cache-"));
   process.env.XDG_CACHE_HOME = mkdtempSync(path.join(os.tmpdir(), "xdg-")); // a fresh cache for this test
   writeFileSync(path.join(dir, "a.txt"), "One sentence here. Another one there!\n\nA second paragraph.\n");
-  const tok = await BertTokenizer.fromVocabFile(path.join(SHARED, "data/vocab/bert-base-uncased-vocab.txt"));
+  const tok = await BertTokenizer.fromVocabFile(path.join(DATA, "bert-base-uncased-vocab.txt"));
   const first = await tokenizeCorpus(dir, tok);
   const second = await tokenizeCorpus(dir, tok);
   assert.ok(second.cached);

@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { test } from "node:test";
 import { parseSafetensors, readSafetensors, SafetensorsError, serializeSafetensors, toFloat32, writeSafetensors } from "../../server/model/safetensors.js";
 
-const FIXTURE = path.resolve(process.cwd(), "../shared/fixtures/hf/pretraining/model.safetensors");
+const FIXTURE = path.resolve(process.cwd(), "test/fixtures/hf/pretraining/model.safetensors");
 
 test("reads an HF save_pretrained checkpoint", async () => {
   const { tensors, metadata } = await readSafetensors(FIXTURE);

@@ -9,11 +9,11 @@ import { answerPositions, bestAnswer, qaWindows } from "../../server/tasks/qa.js
 import { codePoints, readSquad } from "../../server/tasks/readers.js";
 import { BertTokenizer } from "../../server/training/tokenizer.js";
 
-const DATA = path.resolve(process.cwd(), "../shared/data");
+const DATA = path.resolve(process.cwd(), "data");
 
 test("windows with doc stride cover every context; oracle logits recover every answer from its window", async () => {
-  const tok = await BertTokenizer.fromVocabFile(path.join(DATA, "vocab/bert-base-uncased-vocab.txt"));
-  const examples = (await readSquad(path.join(DATA, "squad-v1.1/dev-part-a.json"))).slice(0, 1500);
+  const tok = await BertTokenizer.fromVocabFile(path.join(DATA, "bert-base-uncased-vocab.txt"));
+  const examples = await readSquad(path.join(DATA, "finetune/squad-train.json"));
   const opts = { maxLength: 128, docStride: 32, maxQueryLength: 64 };
   const contexts = new Map<string, { ids: number[]; offsets: [number, number][] }>();
   const predictions = new Map<string, string>();

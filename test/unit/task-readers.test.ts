@@ -1,4 +1,4 @@
-// Readers on the real files of ../shared/data, task detection, and a fuzz of malformed rows: every bad
+// Readers on the real files of data/finetune (slices of the public sets, see data/README.md), task detection, and a fuzz of malformed rows: every bad
 // row is a message naming file and line, never a crash; good rows around it still come through.
 import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -8,7 +8,7 @@ import { test } from "node:test";
 import { parseCsvRecord, readChoiceExamples, readSquad, readTaggedSentences, readTextExamples, DataError } from "../../server/tasks/readers.js";
 import { detectTask, TASK_SPECS } from "../../server/tasks/tasks.js";
 
-const DATA = path.resolve(process.cwd(), "../shared/data");
+const DATA = path.resolve(process.cwd(), "data");
 const tmp = mkdtempSync(path.join(os.tmpdir(), "readers-"));
 function file(name: string, text: string): string {
   const f = path.join(tmp, name);
@@ -22,36 +22,36 @@ async function all<T>(it: AsyncIterable<T>): Promise<T[]> {
 }
 
 test("SST-2 TSV with header, MNLI and Toutiao `_!_` lines, SWAG CSV, SQuAD JSON, Chinese NER", async () => {
-  const sst = await all(readTextExamples(path.join(DATA, "sst-2/train.tsv"), { pair: false }));
-  assert.equal(sst.length, 67349);
+  const sst = await all(readTextExamples(path.join(DATA, "finetune/sst2-train.tsv"), { pair: false }));
+  assert.equal(sst.length, 4000);
   assert.deepEqual(sst[0], { text: "hide new secretions from the parental units ", pair: undefined, label: "0", line: 2 });
-  const mnli = await all(readTextExamples(path.join(DATA, "mnli-sample/train.txt"), { pair: true }));
+  const mnli = await all(readTextExamples(path.join(DATA, "finetune/mnli-train.txt"), { pair: true }));
   assert.equal(mnli.length, 198);
   assert.equal(mnli[1].pair, "Growth was stifled in part by unprofitable heavy industry.");
   assert.equal(mnli[1].label, "1");
-  const toutiao = await all(readTextExamples(path.join(DATA, "toutiao/toutiao_test.txt"), { pair: false }));
+  const toutiao = await all(readTextExamples(path.join(DATA, "finetune/toutiao-train.txt"), { pair: false }));
   assert.equal(toutiao[0].text, "张艺兴黄金瞳片场，导演能给个合适的帽子不？");
   assert.equal(new Set(toutiao.map((t) => t.label)).size, 15);
-  const swag = await all(readChoiceExamples(path.join(DATA, "swag-sample/train_sample.csv")));
+  const swag = await all(readChoiceExamples(path.join(DATA, "finetune/swag-train.csv")));
   assert.equal(swag.length, 91);
   assert.equal(swag[0].endings.length, 4);
   assert.equal(swag[0].label, 2);
   assert.equal(swag[0].endings[0], "pats her shoulder, then saunters toward someone."); // quoted field with a comma
-  const squad = await readSquad(path.join(DATA, "squad-v1.1/dev-part-a.json"));
-  assert.equal(squad.length, 5696);
+  const squad = await readSquad(path.join(DATA, "finetune/squad-train.json"));
+  assert.equal(squad.length, 870);
   assert.ok(squad.every((q) => q.answers.length > 0));
-  const ner = await all(readTaggedSentences(path.join(DATA, "chinese-ner/example_dev.txt")));
-  assert.equal(ner.length, 2318);
+  const ner = await all(readTaggedSentences(path.join(DATA, "finetune/chinese-ner-train.txt")));
+  assert.equal(ner.length, 800);
   assert.ok(ner.every((s) => s.tokens.length === s.tags.length && s.tokens.every((t) => [...t].length === 1)));
 });
 
 test("the task is detected from the file", async () => {
-  assert.equal((await detectTask(path.join(DATA, "sst-2/train.tsv"))).task, "classify");
-  assert.equal((await detectTask(path.join(DATA, "mnli-sample/train.txt"))).task, "pair");
-  assert.equal((await detectTask(path.join(DATA, "toutiao/toutiao_test.txt"))).task, "classify");
-  assert.equal((await detectTask(path.join(DATA, "swag-sample/train_sample.csv"))).task, "choice");
-  assert.equal((await detectTask(path.join(DATA, "squad-v1.1/dev-part-a.json"))).task, "qa");
-  assert.equal((await detectTask(path.join(DATA, "chinese-ner/example_dev.txt"))).task, "ner");
+  assert.equal((await detectTask(path.join(DATA, "finetune/sst2-train.tsv"))).task, "classify");
+  assert.equal((await detectTask(path.join(DATA, "finetune/mnli-train.txt"))).task, "pair");
+  assert.equal((await detectTask(path.join(DATA, "finetune/toutiao-train.txt"))).task, "classify");
+  assert.equal((await detectTask(path.join(DATA, "finetune/swag-train.csv"))).task, "choice");
+  assert.equal((await detectTask(path.join(DATA, "finetune/squad-train.json"))).task, "qa");
+  assert.equal((await detectTask(path.join(DATA, "finetune/chinese-ner-train.txt"))).task, "ner");
   assert.equal((await detectTask(file("conll.txt", "-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n"))).task, "ner");
   assert.equal((await detectTask(file("p.jsonl", '{"premise": "a", "hypothesis": "b", "label": 1}\n'))).task, "pair");
   await assert.rejects(detectTask(file("empty.txt", "\n\n")), DataError);
@@ -127,7 +127,7 @@ test("fuzz: malformed rows are messages naming file and line; the rest is read",
 
 test("labels unknown to the model and mismatched BIO are reported when encoding, not fatal", async () => {
   const { BertTokenizer } = await import("../../server/training/tokenizer.js");
-  const tok = await BertTokenizer.fromVocabFile(path.join(DATA, "vocab/bert-base-uncased-vocab.txt"));
+  const tok = await BertTokenizer.fromVocabFile(path.join(DATA, "bert-base-uncased-vocab.txt"));
   const messages: string[] = [];
   const examples = await TASK_SPECS.classify.read(file("eval.tsv", "sentence\tlabel\nfine\tpositive\nodd\tsurprised\n"), { labelled: true });
   const features = await TASK_SPECS.classify.encode(examples, tok, { maxLength: 16, labels: ["negative", "positive"], onBadRow: (m) => messages.push(m) });

@@ -1,4 +1,4 @@
-// Tokenizer parity with HF BertTokenizerFast: the shared fixtures and a fixture made with the real
+// Tokenizer parity with HF BertTokenizerFast: the HF fixtures (test/fixtures/hf) and a fixture made with the real
 // bert-base-uncased vocabulary (scripts/make-tokenizer-fixture.py).
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync } from "node:fs";
@@ -7,7 +7,8 @@ import * as path from "node:path";
 import { test } from "node:test";
 import { BertTokenizer, SPECIAL_TOKENS, TokenizerError } from "../../server/training/tokenizer.js";
 
-const SHARED = path.resolve(process.cwd(), "../shared");
+const FIXTURES = path.resolve(process.cwd(), "test/fixtures");
+const UNCASED_VOCAB = path.resolve(process.cwd(), "data/bert-base-uncased-vocab.txt");
 
 interface Case {
   text: string;
@@ -35,17 +36,17 @@ async function checkFixture(tok: BertTokenizer, fixture: { cases: Case[]; pairs:
 }
 
 test("identical to BertTokenizerFast with the bert-base-uncased vocabulary (text, hard cases, truncated pairs)", async () => {
-  const tok = await BertTokenizer.fromVocabFile(path.join(SHARED, "data/vocab/bert-base-uncased-vocab.txt"));
+  const tok = await BertTokenizer.fromVocabFile(UNCASED_VOCAB);
   const fixture = JSON.parse(readFileSync(path.resolve(process.cwd(), "test/fixtures/tokenizer-bert-base-uncased.json"), "utf8"));
   assert.ok(fixture.cases.length > 150 && fixture.pairs.length === 60);
   await checkFixture(tok, fixture);
 });
 
-// The shared fixtures were generated with a vocabulary of only the five special tokens (every id is 0-4, every
+// The HF fixtures were generated with a vocabulary of only the five special tokens (every id is 0-4, every
 // word [UNK]): with that vocabulary they still pin down normalisation, word boundaries, offsets and truncation.
 for (const name of ["tokenizer-uncased.json", "tokenizer-chinese.json"]) {
-  test(`identical to the shared fixture ${name}`, async () => {
-    const fixture = JSON.parse(readFileSync(path.join(SHARED, "fixtures/hf", name), "utf8"));
+  test(`identical to the HF fixture ${name}`, async () => {
+    const fixture = JSON.parse(readFileSync(path.join(FIXTURES, "hf", name), "utf8"));
     const maxId = Math.max(...fixture.cases.flatMap((c: Case) => c.ids));
     assert.equal(maxId, 4, "the fixture's vocabulary is the five special tokens");
     await checkFixture(BertTokenizer.fromVocab([...SPECIAL_TOKENS]), fixture);
@@ -53,13 +54,13 @@ for (const name of ["tokenizer-uncased.json", "tokenizer-chinese.json"]) {
 }
 
 test("Chinese text is split per character with the Chinese vocabulary", async () => {
-  const tok = await BertTokenizer.fromVocabFile(path.join(SHARED, "data/vocab/bert-base-chinese-vocab.txt"));
+  const tok = await BertTokenizer.fromVocabFile(path.join(FIXTURES, "vocab/bert-base-chinese-vocab.txt"));
   const e = await tok.encode("我爱北京天安门，Hello世界。");
   assert.deepEqual(e.tokens, ["[CLS]", "我", "爱", "北", "京", "天", "安", "门", "，", "hello", "世", "界", "。", "[SEP]"]);
 });
 
 test("save writes vocab.txt and tokenizer.json that load back to the same encodings", async () => {
-  const tok = await BertTokenizer.fromVocabFile(path.join(SHARED, "data/vocab/bert-base-uncased-vocab.txt"));
+  const tok = await BertTokenizer.fromVocabFile(UNCASED_VOCAB);
   const dir = mkdtempSync(path.join(os.tmpdir(), "tok-"));
   await tok.save(dir);
   const text = "The lobster's claws are asymmetrical, Ça va?";

@@ -10,7 +10,7 @@ import { readSafetensors } from "../../server/model/safetensors.js";
 import { feedsFromBatch } from "../../server/parity.js";
 import { Optimizer } from "../../server/training/optimizer.js";
 
-const DIR = path.resolve(process.cwd(), "../shared/fixtures/hf/heads/sequence_classification");
+const DIR = path.resolve(process.cwd(), "test/fixtures/hf/heads/sequence_classification");
 
 async function setup() {
   const cfg = await readConfig(DIR);

@@ -1,4 +1,4 @@
-// WordPiece vocabulary training against HF tokenizers' BertWordPieceTokenizer on WikiText-2 validation.
+// WordPiece vocabulary training against HF tokenizers' BertWordPieceTokenizer on the bundled WikiText-2 slice.
 import assert from "node:assert/strict";
 import { createReadStream, readFileSync } from "node:fs";
 import * as path from "node:path";
@@ -9,10 +9,10 @@ import { trainWordPiece, WordCounter } from "../../server/training/vocab-trainer
 
 test("agrees with BertWordPieceTokenizer training (size 2000, min frequency 2)", async () => {
   const wc = new WordCounter(true);
-  const file = path.resolve(process.cwd(), "../shared/data/wikitext-2/wiki.valid.tokens");
+  const file = path.resolve(process.cwd(), "data/wikitext-2-slice/wiki.train.tokens");
   for await (const line of readline.createInterface({ input: createReadStream(file, { encoding: "utf8" }) })) wc.add(line);
   const ours = trainWordPiece(wc.counts, { vocabSize: 2000, minFrequency: 2, limitAlphabet: 1000 });
-  const hf = readFileSync(path.resolve(process.cwd(), "test/fixtures/wordpiece-wikitext2-valid-2000.txt"), "utf8").split("\n").filter(Boolean);
+  const hf = readFileSync(path.resolve(process.cwd(), "test/fixtures/wordpiece-wikitext2-slice-2000.txt"), "utf8").split("\n").filter(Boolean);
   assert.equal(ours.length, 2000);
   assert.deepEqual(ours.slice(0, 5), ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]);
   const shared = ours.filter((t) => hf.includes(t)).length;
