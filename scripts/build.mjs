@@ -1,12 +1,27 @@
 // Bundles with esbuild: the command line (dist/cli.js, and dist/malloc.js for bin/), the BERT server
 // (dist/server.js), the extension (dist/extension.js, `vscode` external) and the progress webview
 // (dist/media/). Native modules stay external.
-import { copyFileSync, mkdirSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { build } from "esbuild";
 
+// The token cache's key includes the sources of the modules that shape the token stream
+// (server/training/token-cache.ts says which); a bundle has no sources, so it gets their hashes.
+const training = "server/training";
+const sourceHashes = Object.fromEntries(
+  readdirSync(training)
+    .filter((f) => f.endsWith(".ts"))
+    .map((f) => [f, createHash("sha256").update(readFileSync(`${training}/${f}`)).digest("hex")]),
+);
 const node = { bundle: true, platform: "node", target: "node20", format: "cjs", sourcemap: true, logLevel: "warning" };
 await Promise.all([
-  build({ ...node, entryPoints: { cli: "server/cli.ts", server: "server/lsp.ts", malloc: "server/util/malloc.ts" }, outdir: "dist", external: ["onnxruntime-node", "tokenizers"] }),
+  build({
+    ...node,
+    entryPoints: { cli: "server/cli.ts", server: "server/lsp.ts", malloc: "server/util/malloc.ts" },
+    outdir: "dist",
+    external: ["onnxruntime-node", "tokenizers"],
+    define: { BERT_STUDIO_SOURCE_SHA256: JSON.stringify(sourceHashes) },
+  }),
   build({ ...node, entryPoints: { extension: "client/extension.ts" }, outdir: "dist", external: ["vscode"] }),
   build({ entryPoints: { progress: "media/progress.ts" }, outdir: "dist/media", bundle: true, platform: "browser", target: "es2022", format: "iife", minify: true, logLevel: "warning" }),
 ]);

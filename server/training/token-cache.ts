@@ -1,8 +1,10 @@
-// The tokenized corpus, cached on disk under a key made of the corpus files' contents and the tokenizer:
-// a second run on the same text skips tokenization. One file per key: a JSON header, then the document
-// and sentence offsets (Uint32) and the token ids (16 or 32 bits), read back as views of one buffer.
+// The tokenized corpus, cached on disk under a key made of the corpus files' contents, the tokenizer and
+// the code that turns text into tokens: a second run on the same text skips tokenization. One file per
+// key: a JSON header, then the document and sentence offsets (Uint32) and the token ids (16 or 32 bits),
+// read back as views of one buffer. The least recently used entries go when the cache outgrows its cap.
 import { createHash } from "node:crypto";
-import { createReadStream, promises as fs } from "node:fs";
+import { createReadStream, promises as fs, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import * as os from "node:os";
 import * as path from "node:path";
 import { writeFileAtomic } from "../util/fs.js";
@@ -10,18 +12,68 @@ import { documents, textFiles, type CorpusOptions } from "./corpus.js";
 import { TokenCorpus, TokenCorpusBuilder } from "./token-corpus.js";
 import type { BertTokenizer } from "./tokenizer.js";
 
+/** `$BERT_STUDIO_CACHE/tokenized`, else `$XDG_CACHE_HOME/bert-studio/tokenized`, else `~/.cache/bert-studio/tokenized`. */
 export function cacheDir(): string {
-  return path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "bert-studio", "tokenized");
+  const root = process.env.BERT_STUDIO_CACHE || path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "bert-studio");
+  return path.join(root, "tokenized");
 }
 
-/** Key: the tokenizer (vocabulary, casing), the corpus options and every file's path and content. */
-async function cacheKey(root: string, tok: BertTokenizer, opts: CorpusOptions): Promise<string> {
+/** The cap on the cache's size: `$BERT_STUDIO_CACHE_MB` megabytes, default 2 GiB (a 1 GB corpus takes ~0.5 GB). */
+function cacheCapBytes(): number {
+  const mb = Number(process.env.BERT_STUDIO_CACHE_MB || NaN);
+  return (Number.isFinite(mb) && mb >= 0 ? mb : 2048) * 1024 * 1024;
+}
+
+/**
+ * The modules (in server/training) whose code decides the token stream: which files are read and how
+ * they become documents and sentences (corpus.ts), how sentences become ids (tokenizer.ts), how they are
+ * stored (token-corpus.ts, this file). Their sources are part of the key, so that a change to sentence
+ * splitting is not hidden by a warm cache, without a version number to remember to bump; an edited
+ * comment costs one re-tokenization.
+ */
+const TOKEN_STREAM_MODULES = ["corpus.ts", "tokenizer.ts", "token-corpus.ts", "token-cache.ts"];
+
+/** SHA-256 of every server/training/*.ts source, defined by scripts/build.mjs in the bundles (which have no sources). */
+declare const BERT_STUDIO_SOURCE_SHA256: Record<string, string> | undefined;
+
+/**
+ * What the code that makes the token stream is: its modules' hashes and the `tokenizers` library's
+ * version; undefined when the sources cannot be found, and then nothing is cached rather than risk
+ * answering from an older version's entry.
+ */
+function tokenStreamVersion(): string | undefined {
+  const built = typeof BERT_STUDIO_SOURCE_SHA256 === "object" ? BERT_STUDIO_SOURCE_SHA256 : undefined;
+  // path.dirname(__filename), not __dirname: under tsx a module that an ES module imports gets the
+  // right __filename but a data: URL for __dirname.
+  const source = (m: string) => createHash("sha256").update(readFileSync(path.join(path.dirname(__filename), m))).digest("hex");
+  let modules: string[];
+  try {
+    modules = TOKEN_STREAM_MODULES.map((m) => `${m}:${built ? built[m] : source(m)}`);
+  } catch {
+    return undefined;
+  }
+  let tokenizers = "unknown";
+  try {
+    tokenizers = (createRequire(__filename)("tokenizers/package.json") as { version: string }).version;
+  } catch {
+    // an unusual install: the modules' hashes still make the key
+  }
+  return [...modules, `tokenizers:${tokenizers}`].join(" ");
+}
+
+/** Key: the code's version, the tokenizer (vocabulary, casing), the corpus options and every file's path and content. */
+async function cacheKey(root: string, tok: BertTokenizer, opts: CorpusOptions, version: string): Promise<string> {
   const h = createHash("sha256");
-  h.update(JSON.stringify({ v: 2, lowercase: tok.lowercase, include: opts.include, exclude: opts.exclude, max: opts.maxFileBytes }));
+  h.update(JSON.stringify({ code: version, lowercase: tok.lowercase, include: opts.include, exclude: opts.exclude, max: opts.maxFileBytes }));
   h.update(tok.vocab.join("\n"));
   for await (const file of textFiles(root, { ...opts, warn: () => undefined })) {
     h.update(`\0${path.relative(root, file)}\0`);
-    for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+    try {
+      for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+    } catch (e) {
+      if (typeof (e as NodeJS.ErrnoException).code !== "string") throw e;
+      h.update(`\0unreadable ${(e as NodeJS.ErrnoException).code}`); // gone since the walk: documents() skips it too
+    }
   }
   return h.digest("hex").slice(0, 32);
 }
@@ -34,10 +86,15 @@ export interface TokenizedCorpus {
 }
 
 export async function tokenizeCorpus(root: string, tok: BertTokenizer, opts: CorpusOptions = {}, useCache = true): Promise<TokenizedCorpus> {
-  const file = useCache ? path.join(cacheDir(), `${await cacheKey(root, tok, opts)}.bin`) : undefined;
+  const version = useCache ? tokenStreamVersion() : undefined;
+  const file = version ? path.join(cacheDir(), `${await cacheKey(root, tok, opts, version)}.bin`) : undefined;
   if (file) {
     const hit = await load(file).catch(() => undefined);
-    if (hit) return { ...hit, cached: true };
+    if (hit) {
+      const now = new Date();
+      await fs.utimes(file, now, now).catch(() => undefined); // its recency, for eviction
+      return { ...hit, cached: true };
+    }
   }
   const builder = new TokenCorpusBuilder(tok.vocabSize);
   let bytes = 0;
@@ -62,8 +119,39 @@ export async function tokenizeCorpus(root: string, tok: BertTokenizer, opts: Cor
   }
   await flush();
   const docs = builder.finish();
-  if (file) await save(file, docs, bytes).catch(() => undefined); // a cache that cannot be written is only slower
+  if (file) {
+    try {
+      await save(file, docs, bytes);
+      await evict(path.dirname(file), file, cacheCapBytes());
+    } catch {
+      // a cache that cannot be written or trimmed is only slower
+    }
+  }
   return { docs, bytes, cached: false };
+}
+
+/**
+ * Removes the least recently used entries (by modification time, which a hit renews) from the first one
+ * that would take the cache over `cap` bytes; `keep`, just written, stays whatever its size. Temporary
+ * files an interrupted write left behind over an hour ago go too.
+ */
+async function evict(dir: string, keep: string, cap: number): Promise<void> {
+  const entries: { file: string; size: number; used: number }[] = [];
+  for (const name of await fs.readdir(dir)) {
+    const file = path.join(dir, name);
+    const stat = await fs.stat(file).catch(() => undefined); // another process may be evicting too
+    if (!stat?.isFile()) continue;
+    if (name.includes(".bin.tmp-") && Date.now() - stat.mtimeMs > 3600_000) await fs.rm(file, { force: true });
+    else if (name.endsWith(".bin")) entries.push({ file, size: stat.size, used: file === keep ? Infinity : stat.mtimeMs });
+  }
+  entries.sort((a, b) => b.used - a.used);
+  let total = 0;
+  let full = false;
+  for (const e of entries) {
+    total += e.size;
+    full ||= e.file !== keep && total > cap;
+    if (full) await fs.rm(e.file, { force: true });
+  }
 }
 
 async function save(file: string, docs: TokenCorpus, bytes: number): Promise<void> {

@@ -1,4 +1,5 @@
 // Pretraining end to end on real text: checkpoints, metrics, resume, bad input, fill-mask on the result.
+import "./isolated-cache.js";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, writeFileSync, statSync, mkdirSync } from "node:fs";
 import * as os from "node:os";

@@ -1,4 +1,5 @@
 // MLM + NSP examples (create_pretraining_data rules) and the corpus reader, on real text.
+import "./isolated-cache.js";
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import * as os from "node:os";

@@ -1,6 +1,7 @@
 // A run folder's guarantees: one process trains into it at a time, a checkpoint is written as one set (a
 // killed process leaves either the old one or the new one), a resumed run's metrics have each step once,
 // and a run that diverges writes nothing of it.
+import "./isolated-cache.js";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
