@@ -1,5 +1,7 @@
 // The palette commands (category "BERT"). Each asks what it needs, sends one request to the server and
-// reports the outcome; a failure is one notification with the server's message.
+// reports the outcome; a failure is one notification with the server's message. The client never deletes
+// or moves a run folder: the server decides (a run already there is replaced only after the user confirms,
+// and is then kept as NAME-n).
 import * as path from "node:path";
 import * as vscode from "vscode";
 import { State } from "vscode-languageclient/node";
@@ -33,7 +35,7 @@ function showError(e: unknown): void {
  * Sends a job and waits for it. When the server dies mid-job the client restarts it; the job is then sent
  * again with resume, so it continues from its last checkpoint.
  */
-async function runJob<T extends { resume: boolean }>(ext: Extension, type: typeof P.Pretrain | typeof P.Finetune, params: T, token?: vscode.CancellationToken): Promise<P.JobResult | undefined> {
+async function runJob<T extends P.RunParams>(ext: Extension, type: typeof P.Pretrain | typeof P.Finetune, params: T, token?: vscode.CancellationToken): Promise<P.JobResult | undefined> {
   for (let attempt = 0; ; attempt++) {
     await ext.ready();
     try {
@@ -45,6 +47,41 @@ async function runJob<T extends { resume: boolean }>(ext: Extension, type: typeo
       await waitForRunning(ext);
       params = { ...params, resume: true };
     }
+  }
+}
+
+/** The RUN_EXISTS answer's data, when `e` is one. */
+function runExists(e: unknown): P.RunExists | undefined {
+  const r = e as { code?: number; data?: P.RunExists } | undefined;
+  return r?.code === P.RUN_EXISTS ? r.data : undefined;
+}
+
+function formatBytes(n: number): string {
+  return n >= 1e9 ? `${(n / 1e9).toFixed(1)} GB` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${Math.ceil(n / 1e3)} kB`;
+}
+
+/** The modal question before a run is replaced; true on Replace. */
+async function confirmReplace(d: P.RunExists): Promise<boolean> {
+  const what = d.step === undefined ? "a model (no training state)" : `a run at step ${d.step}`;
+  const detail = `${d.out} holds ${what}, ${formatBytes(d.bytes)}.\n\nReplacing starts a new run in this folder. The old one is not deleted: it is kept as ${path.basename(d.keptAs)}.`;
+  return (await vscode.window.showWarningMessage(`Replace ${path.basename(d.out)}?`, { modal: true, detail }, "Replace")) === "Replace";
+}
+
+/**
+ * Sends a job and waits for it, and redraws the status bar when it ends. When its folder holds a run, the
+ * server refuses (RUN_EXISTS) and the user is asked; `replace` answers for scripts and tests (true: replace,
+ * false: keep the run and fail). Undefined when the user keeps the run.
+ */
+async function startJob<T extends P.RunParams>(ext: Extension, type: typeof P.Pretrain | typeof P.Finetune, params: T, replace: boolean | undefined): Promise<P.JobResult | undefined> {
+  try {
+    return await runJob(ext, type, { ...params, replace: replace === true });
+  } catch (e) {
+    const held = runExists(e);
+    if (!held || replace !== undefined) throw e;
+    if (!(await confirmReplace(held))) return undefined;
+    return await runJob(ext, type, { ...params, replace: true });
+  } finally {
+    await ext.refreshStatus();
   }
 }
 
@@ -64,8 +101,11 @@ function waitForRunning(ext: Extension): Promise<void> {
   });
 }
 
-/** With `opts.preset`, no picker is shown (for keybindings, scripts and tests). */
-async function pretrainCommand(ext: Extension, opts: { preset?: string; resume?: boolean } = {}): Promise<P.JobResult | undefined> {
+/**
+ * With `opts.preset`, no picker is shown (for keybindings, scripts and tests); `opts.replace` answers the
+ * question asked when the preset's folder holds a run (see startJob).
+ */
+async function pretrainCommand(ext: Extension, opts: { preset?: string; resume?: boolean; replace?: boolean } = {}): Promise<P.JobResult | undefined> {
   const folder = await pickFolder();
   if (!folder) return undefined;
   const presets = ["tiny", "small", "base"].map((p) => ({ label: p, description: p === setting("preset", "tiny") ? "(setting)" : "" }));
@@ -74,12 +114,11 @@ async function pretrainCommand(ext: Extension, opts: { preset?: string; resume?:
   for (const p of presets) {
     const hasRun = await vscode.workspace.fs.stat(vscode.Uri.file(path.join(outOf(p.label), "trainer_state.json"))).then(() => true, () => false);
     if (hasRun) items.push({ label: `$(debug-continue) Resume ${p.label}`, description: outOf(p.label), preset: p.label, resume: true });
-    items.push({ label: p.label, description: hasRun ? "start again (the old run is replaced)" : p.description, preset: p.label, resume: false });
+    items.push({ label: p.label, description: hasRun ? "start again (asks first; the old run is kept, renamed)" : p.description, preset: p.label, resume: false });
   }
   const pick = opts.preset ? { preset: opts.preset, resume: !!opts.resume } : await vscode.window.showQuickPick(items, { placeHolder: "BERT preset to pretrain on this workspace" });
   if (!pick) return undefined;
   const out = outOf(pick.preset);
-  if (!pick.resume) await vscode.workspace.fs.delete(vscode.Uri.file(out), { recursive: true, useTrash: false }).then(undefined, () => undefined);
   const vocab = setting<string>("vocab", "");
   const params: P.PretrainParams = {
     folder: folder.uri.fsPath,
@@ -100,14 +139,11 @@ async function pretrainCommand(ext: Extension, opts: { preset?: string; resume?:
   };
   ext.progress.show();
   try {
-    const r = await runJob(ext, P.Pretrain, params);
+    const r = await startJob(ext, P.Pretrain, params, opts.preset ? opts.replace : undefined);
     if (!r) return undefined;
-    ext.status.text = `$(symbol-misc) BERT: ${path.basename(r.out)}`;
-    ext.status.tooltip = `BERT Studio model: ${r.out}`;
     void vscode.window.showInformationMessage(`BERT: pretraining ${r.stopped ? "stopped (checkpoint kept)" : "done"} at step ${r.steps}; the model is selected for [MASK] completions.`);
     return r;
   } catch (e) {
-    ext.status.text = "$(symbol-misc) BERT";
     showError(e);
     return undefined;
   }
@@ -121,7 +157,24 @@ const TASKS: { task: P.FinetuneParams["task"]; label: string }[] = [
   { task: "ner", label: "Named-entity recognition (CoNLL)" },
 ];
 
-async function finetuneCommand(ext: Extension, uri?: vscode.Uri, task?: P.FinetuneParams["task"]): Promise<P.JobResult | undefined> {
+/**
+ * The run folder for fine-tuning on `file`: `<task>-<name>` in the runs folder, with the file's folders
+ * (relative to the workspace folder; outside it, its parent's name) in the name, so that two labelled files
+ * of the same name get two runs.
+ */
+function finetuneOut(folder: vscode.WorkspaceFolder, task: string, file: string): string {
+  const rel = path.relative(folder.uri.fsPath, path.dirname(file));
+  const dirs = rel === "" ? [] : rel.startsWith("..") || path.isAbsolute(rel) ? [path.basename(path.dirname(file))] : rel.split(path.sep);
+  return path.join(runsFolder(folder), [task, ...dirs, path.basename(file).replace(/\.[^.]*$/, "")].join("-"));
+}
+
+/**
+ * `task` skips the picker ("auto": the detected one); the explorer's context menu passes the selected files
+ * there instead, which are ignored. `opts.replace` answers the question asked when the run folder holds a
+ * run (see startJob).
+ */
+async function finetuneCommand(ext: Extension, uri?: vscode.Uri, taskArg?: P.FinetuneParams["task"] | vscode.Uri[], opts: { replace?: boolean } = {}): Promise<P.JobResult | undefined> {
+  const task = typeof taskArg === "string" ? taskArg : undefined;
   let file = uri?.fsPath ?? vscode.window.activeTextEditor?.document.uri.fsPath;
   if (!file || vscode.window.activeTextEditor?.document.isUntitled) {
     const picked = await vscode.window.showOpenDialog({ canSelectMany: false, openLabel: "Fine-tune on this file" });
@@ -145,7 +198,11 @@ async function finetuneCommand(ext: Extension, uri?: vscode.Uri, task?: P.Finetu
   const pick = task ? { task: task === "auto" ? (detected.task as P.FinetuneParams["task"]) : task } : await vscode.window.showQuickPick(items, { placeHolder: `Task for ${path.basename(file)} (detected: ${detected.task})` });
   if (!pick) return undefined;
   const folder = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(file)) ?? vscode.workspace.workspaceFolders?.[0];
-  const out = path.join(folder ? runsFolder(folder) : path.dirname(file), `${pick.task}-${path.basename(file).replace(/\.[^.]*$/, "")}`);
+  if (!folder) {
+    void vscode.window.showErrorMessage("BERT: open a folder first: fine-tuned models go to its .bert-studio/runs.");
+    return undefined;
+  }
+  const out = finetuneOut(folder, pick.task, file);
   const params: P.FinetuneParams = {
     task: pick.task,
     train: file,
@@ -159,10 +216,9 @@ async function finetuneCommand(ext: Extension, uri?: vscode.Uri, task?: P.Finetu
     device: setting("device", "cpu"),
     resume: false,
   };
-  await vscode.workspace.fs.delete(vscode.Uri.file(out), { recursive: true, useTrash: false }).then(undefined, () => undefined);
   ext.progress.show();
   try {
-    const r = await runJob(ext, P.Finetune, params);
+    const r = await startJob(ext, P.Finetune, params, opts.replace);
     if (r) void vscode.window.showInformationMessage(`BERT: fine-tuning ${r.stopped ? "stopped (checkpoint kept)" : "done"}: ${r.out}`);
     return r;
   } catch (e) {
@@ -219,8 +275,7 @@ async function selectModelCommand(ext: Extension): Promise<P.ModelInfo | undefin
   if (!dir) return undefined;
   try {
     const info = await ext.client.sendRequest(P.SelectModel, { dir });
-    ext.status.text = `$(symbol-misc) BERT: ${path.basename(dir)}`;
-    ext.status.tooltip = `BERT Studio model: ${dir}`;
+    await ext.refreshStatus();
     return info;
   } catch (e) {
     showError(e);
@@ -239,6 +294,7 @@ async function importCommand(ext: Extension, dir?: string): Promise<P.ModelInfo 
   try {
     const info = await ext.client.sendRequest(P.ImportModel, { dir, dest: path.join(runsFolder(folder), `imported-${path.basename(dir)}`) });
     await ext.client.sendRequest(P.SelectModel, { dir: info.dir });
+    await ext.refreshStatus();
     void vscode.window.showInformationMessage(`BERT: imported ${info.architecture} into ${info.dir} and selected it.`);
     return info;
   } catch (e) {
@@ -267,18 +323,35 @@ async function exportCommand(ext: Extension, format?: "onnx" | "hf", dest?: stri
   }
 }
 
+/**
+ * Stops one job after its current step (a checkpoint is kept): `which` is a job id (StatusResult's) or
+ * "all"; without it, the only running job, or the one picked when several run. The number stopped.
+ */
+async function stopCommand(ext: Extension, which?: unknown): Promise<number> {
+  await ext.ready();
+  let target = typeof which === "string" ? which : undefined; // a menu or keybinding may pass other things
+  if (!target) {
+    const { jobs } = await ext.client.sendRequest(P.Status);
+    if (jobs.length <= 1) target = jobs[0]?.id;
+    else {
+      const items = [...jobs.map((j) => ({ label: path.basename(j.out), description: `${j.kind}, step ${j.step}${j.steps ? `/${j.steps}` : ""}`, id: j.id })), { label: "All jobs", description: `${jobs.length} jobs`, id: "all" }];
+      const pick = await vscode.window.showQuickPick(items, { placeHolder: "Job to stop (after its current step, keeping a checkpoint)" });
+      if (!pick) return 0;
+      target = pick.id;
+    }
+  }
+  const n = !target ? 0 : target === "all" ? await ext.client.sendRequest(P.Cancel) : (await ext.client.sendRequest(P.StopJob, { job: target })) ? 1 : 0;
+  void vscode.window.showInformationMessage(n ? `BERT: stopping ${n > 1 ? `${n} jobs` : "the job"} after the current step; a checkpoint is kept.` : "BERT: no job is running.");
+  return n;
+}
+
 export function registerCommands(ext: Extension): void {
   const reg = (id: string, fn: (...args: never[]) => unknown) => ext.context.subscriptions.push(vscode.commands.registerCommand(id, fn));
-  reg("bertStudio.pretrain", (opts?: { preset?: string; resume?: boolean }) => pretrainCommand(ext, opts));
-  reg("bertStudio.finetune", (uri?: vscode.Uri, task?: P.FinetuneParams["task"]) => finetuneCommand(ext, uri, task));
+  reg("bertStudio.pretrain", (opts?: { preset?: string; resume?: boolean; replace?: boolean }) => pretrainCommand(ext, opts));
+  reg("bertStudio.finetune", (uri?: vscode.Uri, task?: P.FinetuneParams["task"] | vscode.Uri[], opts?: { replace?: boolean }) => finetuneCommand(ext, uri, task, opts));
   reg("bertStudio.fillMask", () => fillMaskCommand(ext));
   reg("bertStudio.showProgress", () => ext.progress.show());
-  reg("bertStudio.stop", async () => {
-    await ext.ready();
-    const n = await ext.client.sendRequest(P.Cancel);
-    void vscode.window.showInformationMessage(n ? "BERT: stopping after the current step; a checkpoint is kept." : "BERT: no job is running.");
-    return n;
-  });
+  reg("bertStudio.stop", (which?: unknown) => stopCommand(ext, which));
   reg("bertStudio.selectModel", () => selectModelCommand(ext));
   reg("bertStudio.importModel", (dir?: string) => importCommand(ext, dir));
   reg("bertStudio.exportModel", (format?: "onnx" | "hf", dest?: string) => exportCommand(ext, format, dest));
@@ -289,6 +362,13 @@ export function registerCommands(ext: Extension): void {
   });
   reg("bertStudio.selectModelFolder", async (dir: string) => {
     await ext.ready();
-    return ext.client.sendRequest(P.SelectModel, { dir });
+    const info = await ext.client.sendRequest(P.SelectModel, { dir });
+    await ext.refreshStatus();
+    return info;
+  });
+  // For tests: one raw request to the server (its answer, or its error), to check what the server itself allows.
+  reg("bertStudio.request", async (method: string, params: unknown) => {
+    await ext.ready();
+    return ext.client.sendRequest(method, params);
   });
 }

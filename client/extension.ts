@@ -9,11 +9,14 @@ import { mallocEnv } from "../server/util/malloc.js";
 import { registerCommands } from "./commands.js";
 import { registerInline } from "./inline.js";
 import { ProgressView } from "./progress-view.js";
+import { StatusBar } from "./status-bar.js";
 
 export interface Extension {
   client: LanguageClient;
   output: vscode.LogOutputChannel;
-  status: vscode.StatusBarItem;
+  status: StatusBar;
+  /** Redraws the status bar from the server's state (after a job ends or the model changes). */
+  refreshStatus(): Promise<void>;
   context: vscode.ExtensionContext;
   progress: ProgressView;
   /** Resolves once the server answers requests. */
@@ -32,11 +35,7 @@ export function activate(context: vscode.ExtensionContext): Extension {
   };
   const clientOptions: LanguageClientOptions = { outputChannel: output, documentSelector: [] };
   const client = new LanguageClient("bertStudio", "BERT Studio", serverOptions, clientOptions);
-  const status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 10);
-  status.command = "bertStudio.showProgress";
-  status.text = "$(symbol-misc) BERT";
-  status.tooltip = "BERT Studio: no model selected";
-  status.show();
+  const status = new StatusBar();
   let started: Promise<void> | undefined;
   const ready = () => {
     if (client.state === State.Running) return Promise.resolve();
@@ -46,14 +45,20 @@ export function activate(context: vscode.ExtensionContext): Extension {
     return started;
   };
   const progress = new ProgressView(context);
-  ext = { client, output, status, context, progress, ready };
+  const refreshStatus = async () => {
+    if (client.state !== State.Running) return;
+    const s = await client.sendRequest(P.Status).catch(() => undefined);
+    if (s) status.sync(s);
+  };
+  ext = { client, output, status, refreshStatus, context, progress, ready };
   client.onNotification(P.Message, ({ text }) => output.appendLine(text));
   client.onNotification(P.Metrics, (e) => {
     progress.add(e);
-    const r = e.row;
-    status.text = `$(sync~spin) BERT ${e.kind} step ${r.step} loss ${r.loss.toFixed(3)}`;
+    status.metrics(e);
   });
   context.subscriptions.push(output, status, client, progress.register());
+  // A (re)started server has no jobs: the item shows its model.
+  context.subscriptions.push(client.onDidChangeState((e) => void (e.newState === State.Running && refreshStatus())));
   registerCommands(ext);
   registerInline(ext);
   context.subscriptions.push(vscode.workspace.onDidGrantWorkspaceTrust(() => void ready().catch(() => undefined)));

@@ -1,7 +1,8 @@
 // Runs the extension's integration tests in a real VS Code: code-server (VS Code 1.139 with a Node
 // extension host) driven by headless Chromium through playwright-core. The tests (test/vscode/suite.ts,
 // bundled to out/test/index.js) run inside the extension host against a fresh fixture workspace made
-// from ../shared/data. Needs `scripts/install-test-vscode.sh` once (Node 24, code-server, Chromium).
+// from the repository's data/ (nothing outside the checkout is read). Needs `scripts/install-test-vscode.sh`
+// once (Node 24, code-server, Chromium).
 //   node scripts/test-vscode.mjs                exit status = the tests' status; a screenshot in out/test/
 //   node scripts/test-vscode.mjs --vsix FILE    the same tests against the packaged extension, installed
 //                                               with `code-server --install-extension FILE`
@@ -35,13 +36,13 @@ await build({ entryPoints: { index: "test/vscode/suite.ts" }, outdir: path.join(
 const work = mkdtempSync(path.join(os.tmpdir(), "bert-studio-vscode-"));
 const ws = path.join(root, "out/test-workspace");
 rmSync(ws, { recursive: true, force: true });
-const shared = path.resolve(root, "../shared/data");
+const data = path.join(root, "data");
 mkdirSync(path.join(ws, "notes"), { recursive: true });
 mkdirSync(path.join(ws, ".vscode"));
-const wiki = readFileSync(path.join(shared, "wikitext-2/wiki.valid.tokens"), "utf8");
+const wiki = readFileSync(path.join(data, "wikitext-2-slice/wiki.train.tokens"), "utf8");
 writeFileSync(path.join(ws, "notes/wiki-a.md"), wiki.slice(0, 60_000));
 writeFileSync(path.join(ws, "notes/wiki-b.txt"), wiki.slice(60_000, 120_000));
-writeFileSync(path.join(ws, "reviews.tsv"), readFileSync(path.join(shared, "sst-2/train.tsv"), "utf8").split("\n").slice(0, 161).join("\n") + "\n");
+writeFileSync(path.join(ws, "reviews.tsv"), readFileSync(path.join(data, "finetune/sst2-train.tsv"), "utf8").split("\n").slice(0, 161).join("\n") + "\n");
 writeFileSync(path.join(ws, "draft.txt"), "the history of the [MASK] is long .\n");
 writeFileSync(
   path.join(ws, ".vscode/settings.json"),

@@ -1,13 +1,33 @@
 // The custom requests and notifications between the extension (client/) and the BERT server (server/lsp.ts):
 // one typed definition that both sides import. Long jobs report LSP work-done progress and honour
 // $/cancelRequest; their metrics stream as `bert/metrics` notifications.
+//
+// Paths come from the client, so the server checks every path it writes: runs (pretrain, finetune, import)
+// only inside `<workspace folder>/.bert-studio/runs` of the folders it was given at initialize (and told of
+// by workspace/didChangeWorkspaceFolders); an export only where the user chose in a dialog, never into a
+// model. The server alone decides about a run folder: a run already there is resumed, kept as `NAME-<n>`
+// (a rename) on request, or left alone with a RUN_EXISTS error; nothing is ever deleted.
 import { NotificationType, RequestType, RequestType0 } from "vscode-languageserver-protocol";
 
-export interface PretrainParams {
+/**
+ * Pretrain and Finetune read `folder`/`train`/`eval`/`vocab`/`model` and write only `out`, which must lie
+ * inside a workspace folder's `.bert-studio/runs`. A run already in `out` (trainer_state.json or
+ * model.safetensors) is resumed with `resume`, moved to the next free `out-<n>` with `replace`, and otherwise
+ * answered with a RUN_EXISTS error (data: RunExists). Refused while a job (of this server, or any process
+ * holding the run's lock file) trains into `out`.
+ */
+export interface RunParams {
+  /** Run folder, inside `<workspace folder>/.bert-studio/runs`. */
+  out: string;
+  /** Continue the run in `out` from its checkpoint (a folder without one starts a new run). */
+  resume: boolean;
+  /** Keep a run already in `out` as `out-<n>` and start a new one; not while a job trains there. */
+  replace?: boolean;
+}
+
+export interface PretrainParams extends RunParams {
   /** Folder of text to pretrain on (a workspace folder). */
   folder: string;
-  /** Run folder; a run already there is resumed when `resume` is set. */
-  out: string;
   preset: "tiny" | "small" | "base";
   steps: number;
   batch: number;
@@ -21,24 +41,37 @@ export interface PretrainParams {
   include?: string[];
   exclude?: string[];
   maxFileMb?: number;
-  resume: boolean;
   evalEvery?: number;
   checkpointEvery?: number;
 }
 
-export interface FinetuneParams {
+/** Also refused when `out` is, or contains, `model` or the selected model. */
+export interface FinetuneParams extends RunParams {
   task: "classify" | "pair" | "choice" | "qa" | "ner" | "auto";
   train: string;
   eval?: string;
+  /** The encoder to start from (read only). */
   model: string;
-  out: string;
   epochs: number;
   batch: number;
   maxLength: number;
   lr: number;
   schedule: string;
   device: string;
-  resume: boolean;
+}
+
+/** Error code of a Pretrain/Finetune refused because `out` holds a run and neither resume nor replace was set. */
+export const RUN_EXISTS = 2;
+
+/** The `data` of a RUN_EXISTS error: what replacing would move aside. */
+export interface RunExists {
+  out: string;
+  /** The run's step (trainer_state.json); absent for a model folder without one. */
+  step?: number;
+  /** Size of the folder's files. */
+  bytes: number;
+  /** Where `replace` would keep it now (the next free `out-<n>`). */
+  keptAs: string;
 }
 
 export interface JobResult {
@@ -89,23 +122,50 @@ export interface ModelInfo {
   task?: string;
 }
 
+/**
+ * Writes into `dest` (created if needed) the model's files (hf: config.json, model.safetensors, vocab and
+ * tokenizer files; onnx: model.onnx, config.json, vocab and tokenizer files), overwriting those names there.
+ * `dest` is a folder the user chose in a dialog; refused when it is the model itself, holds a training run
+ * (trainer_state.json), is a model folder in a workspace's runs, or a job trains into it.
+ */
 export interface ExportParams {
   model: string;
   format: "onnx" | "hf";
   dest: string;
 }
 
+/**
+ * Checks the HF folder `dir` (read only) and copies its model files into `dest`, which must lie inside a
+ * workspace folder's `.bert-studio/runs`; when `dest` already holds a model (or a job trains there) the
+ * next free `dest-<n>` is used instead, so nothing is overwritten. The result names the folder written.
+ */
+export interface ImportParams {
+  dir: string;
+  dest: string;
+}
+
+/** Writes only `out` (see RunParams). */
 export const Pretrain = new RequestType<PretrainParams, JobResult, void>("bert/pretrain");
+/** Writes only `out` (see RunParams and FinetuneParams). */
 export const Finetune = new RequestType<FinetuneParams, JobResult, void>("bert/finetune");
+/** Reads only. */
 export const DetectTask = new RequestType<{ file: string }, { task: "classify" | "pair" | "choice" | "qa" | "ner"; why: string }, void>("bert/detectTask");
+/** Reads only. */
 export const FillMask = new RequestType<FillMaskParams, FillMaskResult, void>("bert/fillMask");
+/** Reads only. */
 export const Predict = new RequestType<PredictParams, Record<string, unknown>, void>("bert/predict");
-/** Cancels every running job (each stops after its current step, keeping a checkpoint). */
+/** Cancels every running job (each stops after its current step, keeping a checkpoint); the number cancelled. */
 export const Cancel = new RequestType0<number, void>("bert/cancel");
+/** Stops one job (by StatusResult's job id) after its current step, keeping a checkpoint; false when no such job runs. */
+export const StopJob = new RequestType<{ job: string }, boolean, void>("bert/stopJob");
 export const Status = new RequestType0<StatusResult, void>("bert/status");
+/** Reads only. */
 export const ListModels = new RequestType<{ folders: string[] }, ModelInfo[], void>("bert/listModels");
+/** Reads only. */
 export const SelectModel = new RequestType<{ dir: string }, ModelInfo, void>("bert/selectModel");
-export const ImportModel = new RequestType<{ dir: string; dest: string }, ModelInfo, void>("bert/importModel");
+/** Writes only `dest` or the next free `dest-<n>` (see ImportParams). */
+export const ImportModel = new RequestType<ImportParams, ModelInfo, void>("bert/importModel");
+/** Writes the model's files into `dest`, a folder the user chose in a dialog (see ExportParams). */
 export const ExportModel = new RequestType<ExportParams, { files: string[] }, void>("bert/exportModel");
 export const Metrics = new NotificationType<MetricsEvent>("bert/metrics");
 /** Log lines of the server (corpus reports, skipped files, warnings) for the output channel. */

@@ -79,35 +79,81 @@ export function bertConfig(partial: Partial<BertConfig> = {}): BertConfig {
   return c;
 }
 
+/**
+ * The most parameters a config may describe. All of a model's parameters live in one Float32Array (V8
+ * caps its length at 2^32) and training holds four of them (weights, gradients, two Adam moments):
+ * 2^31 parameters is 32 GB of training state, 6x BERT-Large. A config past it is a wrong key (vocab_size
+ * 1e9, say), and is refused before anything is allocated.
+ */
+export const MAX_PARAMETERS = 2 ** 31;
+
+const SIZES = ["vocabSize", "hiddenSize", "numHiddenLayers", "numAttentionHeads", "intermediateSize", "maxPositionEmbeddings", "typeVocabSize"] as const;
+
 export function validateConfig(c: BertConfig, source = "config"): void {
-  const positive: (keyof BertConfig)[] = [
-    "vocabSize",
-    "hiddenSize",
-    "numHiddenLayers",
-    "numAttentionHeads",
-    "intermediateSize",
-    "maxPositionEmbeddings",
-    "typeVocabSize",
-  ];
-  for (const k of positive) {
+  const fail = (k: keyof BertConfig, what: string) => new ConfigError(`${source}: ${snake(k)} ${what}, got ${describe(c[k])}`);
+  for (const k of SIZES) {
     const v = c[k];
-    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) throw new ConfigError(`${source}: ${snake(k)} must be a positive integer, got ${JSON.stringify(v)}`);
+    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) throw fail(k, "must be a positive integer");
   }
   if (c.hiddenSize % c.numAttentionHeads !== 0) {
     throw new ConfigError(`${source}: hidden_size ${c.hiddenSize} is not divisible by num_attention_heads ${c.numAttentionHeads}`);
   }
   if (c.hiddenAct !== "gelu") throw new ConfigError(`${source}: hidden_act ${JSON.stringify(c.hiddenAct)} is not supported (only "gelu", BERT's)`);
+  // typeof first: a string "0.1" compares as the number 0.1 and would pass the range checks.
   for (const k of ["hiddenDropoutProb", "attentionProbsDropoutProb"] as const) {
-    if (!(c[k] >= 0 && c[k] < 1)) throw new ConfigError(`${source}: ${snake(k)} must be in [0, 1), got ${c[k]}`);
+    if (typeof c[k] !== "number" || !(c[k] >= 0 && c[k] < 1)) throw fail(k, "must be a number in [0, 1)");
   }
-  if (c.classifierDropout !== null && !(c.classifierDropout >= 0 && c.classifierDropout < 1)) {
-    throw new ConfigError(`${source}: classifier_dropout must be null or in [0, 1), got ${c.classifierDropout}`);
+  if (c.classifierDropout !== null && (typeof c.classifierDropout !== "number" || !(c.classifierDropout >= 0 && c.classifierDropout < 1))) {
+    throw fail("classifierDropout", "must be null or a number in [0, 1)");
   }
-  if (!(c.layerNormEps > 0)) throw new ConfigError(`${source}: layer_norm_eps must be positive, got ${c.layerNormEps}`);
-  if (!(c.initializerRange > 0)) throw new ConfigError(`${source}: initializer_range must be positive, got ${c.initializerRange}`);
+  if (typeof c.layerNormEps !== "number" || !(c.layerNormEps > 0)) throw fail("layerNormEps", "must be a positive number");
+  if (typeof c.initializerRange !== "number" || !(c.initializerRange > 0)) throw fail("initializerRange", "must be a positive number");
+  if (typeof c.tieWordEmbeddings !== "boolean") throw fail("tieWordEmbeddings", "must be true or false");
+  if (c.architectures !== undefined && !(Array.isArray(c.architectures) && c.architectures.every((a) => typeof a === "string"))) {
+    throw fail("architectures", "must be a list of names");
+  }
+  validateTokenIds(c, source);
+  const n = encoderParameters(c);
+  if (n > MAX_PARAMETERS) {
+    // The key furthest from BERT-Base's value is the likely mistake.
+    const k = SIZES.reduce((a, b) => (c[b] / DEFAULTS[b] > c[a] / DEFAULTS[a] ? b : a));
+    throw new ConfigError(
+      `${source}: the sizes describe ${n.toExponential(2)} parameters (${(n * 4 / 1e9).toFixed(0)} GB as float32), more than the ${MAX_PARAMETERS.toExponential(2)} a model may have; ` +
+        `${snake(k)} ${c[k]} is the size furthest from BERT-Base's (${DEFAULTS[k]}): is it right?`,
+    );
+  }
 }
 
-function snake(k: keyof BertConfig): string {
+/** pad_token_id and any other *_token_id (bos, eos, sep, ...) are null or ids of the vocabulary. */
+function validateTokenIds(c: BertConfig, source: string): void {
+  const ids: [string, unknown][] = [["pad_token_id", c.padTokenId], ...Object.entries(c.extra).filter(([k]) => k.endsWith("_token_id"))];
+  for (const [key, v] of ids) {
+    for (const id of Array.isArray(v) ? v : [v]) {
+      if (id === null && key !== "pad_token_id") continue;
+      if (typeof id !== "number" || !Number.isInteger(id)) throw new ConfigError(`${source}: ${key} must be a token id (an integer) or null, got ${describe(id)}`);
+      if (id < 0 || id >= c.vocabSize) throw new ConfigError(`${source}: ${key} ${id} is outside the vocabulary (ids 0..${c.vocabSize - 1}, vocab_size ${c.vocabSize})`);
+    }
+  }
+}
+
+/**
+ * Parameters of the encoder (embeddings and layers; no pooler, no head): what any BERT checkpoint holds.
+ * The closed form of paramShapes, for checking a config before its graph is built.
+ */
+export function encoderParameters(c: BertConfig): number {
+  const h = c.hiddenSize;
+  const i = c.intermediateSize;
+  const embeddings = (c.vocabSize + c.maxPositionEmbeddings + c.typeVocabSize) * h + 2 * h;
+  const layer = 4 * (h * h + h) + 2 * h + (h * i + i) + (i * h + h) + 2 * h;
+  return embeddings + c.numHiddenLayers * layer;
+}
+
+function describe(v: unknown): string {
+  return typeof v === "string" ? `the string ${JSON.stringify(v)} (write numbers and true/false without quotes)` : JSON.stringify(v);
+}
+
+/** The config.json key of a field. */
+export function snake(k: keyof BertConfig): string {
   return KEYS.find(([camel]) => camel === k)?.[1] ?? k;
 }
 

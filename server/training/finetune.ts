@@ -7,7 +7,7 @@ import * as path from "node:path";
 import * as ort from "onnxruntime-node";
 import { readConfig, type BertConfig } from "../model/config.js";
 import { architectureOf } from "../model/heads.js";
-import { initParams, loadParams, ParamStore, paramShapes, type LoadReport } from "../model/params.js";
+import { checkModelFolder, initParams, loadParams, ParamStore, paramShapes, type LoadReport } from "../model/params.js";
 import { readSafetensors } from "../model/safetensors.js";
 import { createSession, type Device } from "../model/session.js";
 import { forwardFeatures, labelsOfConfig, type TaskSettings } from "../tasks/task-model.js";
@@ -117,7 +117,7 @@ async function train(o: FinetuneOptions): Promise<{ metrics: Metrics[]; stopped:
   let moments: { m: ParamStore; v: ParamStore } | undefined;
   if (resuming) {
     try {
-      const c = await loadCheckpoint<State>(o.out, spec.head);
+      const c = await loadCheckpoint<State>(o.out, spec.head, tok);
       ({ cfg, params, state } = c);
       moments = c;
     } catch (e) {
@@ -126,6 +126,7 @@ async function train(o: FinetuneOptions): Promise<{ metrics: Metrics[]; stopped:
     say(`resuming at step ${state.step}`);
   } else {
     const base = await readConfig(o.model);
+    await checkModelFolder(o.model, base, tok);
     const labels = spec.labelsOf(train);
     if (o.task !== "qa" && labels.length < 2) throw new DataError(`${o.train}: training needs at least 2 labels, found ${labels.length} (${labels.join(", ")})`);
     if ((o.task === "classify" || o.task === "pair") && labels.length > Math.max(50, train.length / 2)) {

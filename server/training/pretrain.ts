@@ -150,7 +150,7 @@ async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; st
   let v: ParamStore | undefined;
   if (resuming) {
     try {
-      const c = await loadCheckpoint<TrainerState>(o.out, "pretraining");
+      const c = await loadCheckpoint<TrainerState>(o.out, "pretraining", tok);
       ({ cfg, params, m, v, state } = c);
       if (cfg.vocabSize !== tok.vocabSize) throw new CheckpointError(`vocabulary has ${tok.vocabSize} tokens, the checkpoint ${cfg.vocabSize}`);
     } catch (e) {

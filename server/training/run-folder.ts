@@ -5,7 +5,7 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { readConfig, writeConfig, type BertConfig } from "../model/config.js";
 import type { Task } from "../model/heads.js";
-import { CheckpointError, loadParams, ParamStore, paramShapes, requireComplete, saveParams } from "../model/params.js";
+import { CheckpointError, checkModelFolder, loadParams, ParamStore, paramShapes, requireComplete, saveParams } from "../model/params.js";
 import { readSafetensors, writeSafetensors } from "../model/safetensors.js";
 import { writeFileAtomic } from "../util/fs.js";
 import { DivergedError } from "./optimizer.js";
@@ -39,7 +39,7 @@ const COMMIT = "COMMIT.json";
 const LAST = ["trainer_state.json", "model.safetensors"];
 
 let writing = 0;
-let written: (() => void)[] = [];
+const written: (() => void)[] = [];
 
 /** Resolves when no checkpoint is being written in this process (a second Ctrl-C waits for this). */
 export function checkpointsWritten(): Promise<void> {
@@ -170,8 +170,9 @@ export async function saveCheckpoint<S extends { step: number }>(dir: string, cf
 }
 
 /** Reads what `saveCheckpoint` wrote; any problem is an error naming the file. */
-export async function loadCheckpoint<S extends { step: number }>(dir: string, task: Task): Promise<{ cfg: BertConfig; params: ParamStore; m: ParamStore; v: ParamStore; state: S }> {
+export async function loadCheckpoint<S extends { step: number }>(dir: string, task: Task, tok: BertTokenizer): Promise<{ cfg: BertConfig; params: ParamStore; m: ParamStore; v: ParamStore; state: S }> {
   const cfg = await readConfig(dir);
+  await checkModelFolder(dir, cfg, tok); // sizes against the tokenizer and the weights, before allocating
   const params = ParamStore.fromShapes(paramShapes(cfg, task));
   const model = await readSafetensors(path.join(dir, "model.safetensors"));
   requireComplete(loadParams(params, model.tensors, "model.safetensors"), dir);

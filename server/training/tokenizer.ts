@@ -43,6 +43,8 @@ export class BertTokenizer {
     private readonly tok: Tokenizer,
     readonly vocab: string[],
     readonly lowercase: boolean,
+    /** The file the vocabulary came from (vocab.txt, tokenizer.json), for messages. */
+    readonly source = "vocabulary",
   ) {
     this.vocabSize = vocab.length;
     const id = (t: string) => {
@@ -83,7 +85,7 @@ export class BertTokenizer {
     tok.setPostProcessor(bertProcessing(["[SEP]", map["[SEP]"]], ["[CLS]", map["[CLS]"]]));
     tok.setDecoder(wordPieceDecoder("##", true));
     tok.addSpecialTokens([...SPECIAL_TOKENS]);
-    return new BertTokenizer(tok, vocab, lowercase);
+    return new BertTokenizer(tok, vocab, lowercase, source);
   }
 
   /** From a `tokenizer.json` written by HF tokenizers (ours or `save_pretrained`). */
@@ -97,7 +99,7 @@ export class BertTokenizer {
     if (json.model?.type !== "WordPiece" || !json.model.vocab) throw new TokenizerError(`${file}: not a WordPiece tokenizer`);
     const vocab: string[] = [];
     for (const [t, i] of Object.entries(json.model.vocab)) vocab[i] = t;
-    return new BertTokenizer(Tokenizer.fromFile(file), vocab, json.normalizer?.lowercase ?? true);
+    return new BertTokenizer(Tokenizer.fromFile(file), vocab, json.normalizer?.lowercase ?? true, file);
   }
 
   /** From a model folder: tokenizer.json if present, else vocab.txt (+ do_lower_case of tokenizer_config.json). */

@@ -12,6 +12,7 @@ import { readSafetensors, toFloat32 } from "../../server/model/safetensors.js";
 import { DivergedError } from "../../server/training/optimizer.js";
 import { pretrain, type PretrainOptions } from "../../server/training/pretrain.js";
 import { loadCheckpoint, MetricsLog, recoverRunFolder } from "../../server/training/run-folder.js";
+import { BertTokenizer } from "../../server/training/tokenizer.js";
 import { LOCK_FILE, RunLock, RunLockedError, runLockHolder } from "../../server/training/run-lock.js";
 
 const DATA = path.resolve(process.cwd(), "data");
@@ -105,14 +106,14 @@ test("a checkpoint killed before its commit leaves the previous one; after it, t
   assert.match(undone.join("\n"), /removed a half-written checkpoint .* the checkpoint before it is intact/);
   assert.match(undone.join("\n"), /removed .*model\.safetensors\.tmp-12345/);
   assert.deepEqual(readFileSync(path.join(run, "model.safetensors")), step2);
-  assert.equal((await loadCheckpoint<{ step: number }>(run, "pretraining")).state.step, 2);
+  assert.equal((await loadCheckpoint<{ step: number }>(run, "pretraining", await BertTokenizer.fromDir(run))).state.step, 2);
   assert.deepEqual(readdirSync(run).filter((f) => f.startsWith(".checkpoint") || f.includes(".tmp-")), []);
 
   staged(true); // killed after the commit, two files already renamed
   for (const f of ["config.json", "optimizer.safetensors"]) renameSync(path.join(run, ".checkpoint-staging", f), path.join(run, f));
-  await assert.rejects(loadCheckpoint(run, "pretraining"), /optimizer\.safetensors is from step 4 but trainer_state\.json from step 2 \(files of two checkpoints\)/);
+  await assert.rejects(loadCheckpoint(run, "pretraining", await BertTokenizer.fromDir(run)), /optimizer\.safetensors is from step 4 but trainer_state\.json from step 2 \(files of two checkpoints\)/);
   assert.match((await recoverRunFolder(run)).join("\n"), /completed the checkpoint of step 4/);
-  assert.equal((await loadCheckpoint<{ step: number }>(run, "pretraining")).state.step, 4);
+  assert.equal((await loadCheckpoint<{ step: number }>(run, "pretraining", await BertTokenizer.fromDir(run))).state.step, 4);
   assert.deepEqual(readFileSync(path.join(run, "model.safetensors")), readFileSync(path.join(other, "run/model.safetensors")));
 
   // The trainer recovers by itself when it takes the lock.
@@ -158,7 +159,7 @@ test("a diverging run stops with a clear error, keeps its last checkpoint and wr
   for (const [name, t] of tensors) assert.ok(toFloat32(t).every(Number.isFinite), name);
 });
 
-test("the CLI: a diverging run exits non-zero; kill -9 then --resume continues the same curve with each step once", async () => {
+test("the CLI: a diverging run exits non-zero; kill -9 then --resume continues the same curve with each step once", async (t) => {
   const dir = workspace();
   const run = path.join(dir, "run");
   const args = ["bin/bert-studio.js", "pretrain", path.join(dir, "corpus"), "--out", run, "--vocab", VOCAB, "--batch", "4", "--seq", "32", "--dropout", "0", "--schedule", "constant", "--eval-every", "100000"];
@@ -168,13 +169,24 @@ test("the CLI: a diverging run exits non-zero; kill -9 then --resume continues t
 
   // A long run, killed when it has logged past its last checkpoint (rows that the checkpoint does not hold).
   const child = spawn(process.execPath, [...args, "--steps", "100000", "--checkpoint-every", "20"], { detached: true, stdio: "ignore" });
+  const killAll = () => {
+    try {
+      process.kill(-child.pid!, "SIGKILL"); // the CLI and the child it runs the job in
+    } catch {
+      // gone already
+    }
+  };
+  t.after(killAll); // never left running, whatever fails below
   let killedAt = { checkpoint: 0, logged: 0 };
   for (const end = Date.now() + 120_000; Date.now() < end; ) {
     await new Promise((r) => setTimeout(r, 5));
     const state = existsSync(path.join(run, "trainer_state.json")) ? (JSON.parse(readFileSync(path.join(run, "trainer_state.json"), "utf8")) as { step: number }) : undefined;
-    const logged = existsSync(path.join(run, "metrics.jsonl")) ? rows(run).at(-1)?.step ?? 0 : 0;
+    // The last line may be half written: the last complete row counts.
+    const text = existsSync(path.join(run, "metrics.jsonl")) ? readFileSync(path.join(run, "metrics.jsonl"), "utf8") : "";
+    const complete = text.slice(0, text.lastIndexOf("\n") + 1).trim();
+    const logged = complete ? (JSON.parse(complete.split("\n").at(-1)!) as { step: number }).step : 0;
     if (state && state.step >= 20 && logged > state.step) {
-      process.kill(-child.pid!, "SIGKILL"); // the CLI and the child it runs the job in
+      killAll();
       killedAt = { checkpoint: state.step, logged };
       break;
     }
@@ -183,7 +195,8 @@ test("the CLI: a diverging run exits non-zero; kill -9 then --resume continues t
   assert.ok(killedAt.logged > killedAt.checkpoint, "killed with rows logged after the last checkpoint");
   for (const end = Date.now() + 10_000; (await runLockHolder(run)) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20)); // the trainer's exit
   const checkpoint = (JSON.parse(readFileSync(path.join(run, "trainer_state.json"), "utf8")) as { step: number }).step;
-  const before = new Map(rows(run).map((r) => [r.step, r.loss]));
+  const complete = readFileSync(path.join(run, "metrics.jsonl"), "utf8").split("\n").filter((l) => l.endsWith("}")); // the kill may cut the last line
+  const before = new Map(complete.map((l) => JSON.parse(l) as Record<string, number>).map((r) => [r.step, r.loss]));
   assert.ok([...before.keys()].some((s) => s > checkpoint));
 
   const resumed = spawnSync(process.execPath, [...args, "--steps", String(checkpoint + 30), "--resume"], { encoding: "utf8" });
@@ -200,11 +213,18 @@ test("the CLI: a diverging run exits non-zero; kill -9 then --resume continues t
   assert.ok(existsSync(path.join(run, LOCK_FILE)) === false, "the killed run's stale lock was taken over and released");
 });
 
-test("the CLI: a second Ctrl-C exits without leaving half a checkpoint", async () => {
+test("the CLI: a second Ctrl-C exits without leaving half a checkpoint", async (t) => {
   const dir = workspace();
   const run = path.join(dir, "run");
   // A checkpoint at every step: the second Ctrl-C comes while one is being written.
-  const child = spawn(process.execPath, ["bin/bert-studio.js", "pretrain", path.join(dir, "corpus"), "--out", run, "--vocab", VOCAB, "--batch", "4", "--seq", "32", "--steps", "100000", "--checkpoint-every", "1", "--eval-every", "100000"], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(process.execPath, ["bin/bert-studio.js", "pretrain", path.join(dir, "corpus"), "--out", run, "--vocab", VOCAB, "--batch", "4", "--seq", "32", "--steps", "100000", "--checkpoint-every", "1", "--eval-every", "100000"], { stdio: ["ignore", "ignore", "pipe"], detached: true });
+  t.after(() => {
+    try {
+      process.kill(-child.pid!, "SIGKILL");
+    } catch {
+      // exited, as it should
+    }
+  });
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));
   const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
@@ -221,6 +241,6 @@ test("the CLI: a second Ctrl-C exits without leaving half a checkpoint", async (
   assert.ok(code === 130 || code === 0, `exit ${code}: ${stderr}`);
   assert.match(stderr, /stopping after this step/);
   assert.deepEqual(readdirSync(run).filter((f) => f.startsWith(".checkpoint") || f.includes(".tmp-") || f === LOCK_FILE), [], "no staged files, temporary files or lock left");
-  const { state } = await loadCheckpoint<{ step: number }>(run, "pretraining");
+  const { state } = await loadCheckpoint<{ step: number }>(run, "pretraining", await BertTokenizer.fromDir(run));
   assert.ok(state.step >= 1);
 });

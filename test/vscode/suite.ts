@@ -1,12 +1,16 @@
 // Integration tests inside a real VS Code (code-server's extension host), driving the product as a
 // user would: pretrain from the palette command on the fixture workspace, get ghost text at a [MASK],
 // open the progress view, fine-tune on a labelled file, stop a job, and kill the server mid-training
-// (the client restarts it and the job resumes from its checkpoint).
+// (the client restarts it and the job resumes from its checkpoint). No run is ever lost: starting again
+// asks first and keeps the old run as NAME-1, a folder in training cannot be replaced, and the server
+// writes only inside the workspace's run folders.
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import * as vscode from "vscode";
-import type { JobResult, StatusResult } from "../../server/protocol.js";
+import { StatusBar } from "../../client/status-bar.js";
+import type { JobResult, PretrainParams, StatusResult } from "../../server/protocol.js";
 
 const ws = () => vscode.workspace.workspaceFolders![0].uri.fsPath;
 const runs = () => path.join(ws(), ".bert-studio", "runs");
@@ -23,6 +27,25 @@ async function until<T>(what: string, fn: () => Promise<T | undefined> | T | und
 }
 
 const status = () => vscode.commands.executeCommand<StatusResult>("bertStudio.status");
+const request = async (method: string, params: unknown): Promise<unknown> => vscode.commands.executeCommand("bertStudio.request", method, params);
+const stepOf = (run: string): number | undefined => (existsSync(path.join(run, "trainer_state.json")) ? JSON.parse(readFileSync(path.join(run, "trainer_state.json"), "utf8")).step : undefined);
+const jobInto = async (out: string) => (await status()).jobs.find((j) => j.out === out);
+
+/** The files of a run folder with their sizes and modification times: equal snapshots, untouched folder. */
+function snapshot(dir: string): string {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => {
+      const f = path.join(e.parentPath, e.name);
+      const st = statSync(f);
+      return `${path.relative(dir, f)} ${st.size} ${st.mtimeMs}`;
+    })
+    .sort()
+    .join("\n");
+}
+
+/** A pretraining job started from the command in one test and stopped in a later one. */
+let training: Thenable<JobResult | undefined> | undefined;
 
 /**
  * Milliseconds from "typing stopped" (an edit, then the cursor right after the [MASK] of draft.txt's first
@@ -59,15 +82,20 @@ async function ghostTextLatency(): Promise<{ ghostMs: number; editMs: number }> 
   return { ghostMs, editMs };
 }
 
-/** Stops `job` (asking again until it has ended: it may not have reached the server yet), so no test leaves one running. */
+/**
+ * Stops `job` (asking again until it has ended: it may not have reached the server yet), so no test leaves one
+ * running. A job that has ended already stops nothing (other jobs may still be needed); one that runs stops
+ * every job.
+ */
 async function stopJob(job: Thenable<unknown>): Promise<void> {
   let ended = false;
   job.then(
     () => (ended = true),
     () => (ended = true),
   );
+  await sleep(0); // a settled job's callbacks run first
   while (!ended) {
-    await vscode.commands.executeCommand("bertStudio.stop");
+    await vscode.commands.executeCommand("bertStudio.stop", "all");
     await sleep(500);
   }
 }
@@ -82,6 +110,20 @@ const tests: [string, () => Promise<void>][] = [
       console.log(`activation: ${Date.now() - t} ms`);
       const commands = await vscode.commands.getCommands(true);
       for (const c of ["pretrain", "finetune", "fillMask", "showProgress", "stop", "selectModel", "importModel", "exportModel"]) assert.ok(commands.includes(`bertStudio.${c}`), c);
+    },
+  ],
+  [
+    "the status bar shows a row whose loss is not a number (a diverged step: NaN arrives as null), then the model again",
+    async () => {
+      const bar = new StatusBar();
+      try {
+        bar.metrics({ job: "pretrain-9", kind: "pretrain", out: "/runs/x", row: { step: 7, loss: null as unknown as number } });
+        assert.match(bar.text, /step 7 loss n\/a/);
+        bar.sync({ model: "/runs/x", jobs: [] }); // the job ended (with the server's "diverged" error)
+        assert.equal(bar.text, "$(symbol-misc) BERT: x");
+      } finally {
+        bar.dispose();
+      }
     },
   ],
   [
@@ -143,6 +185,49 @@ const tests: [string, () => Promise<void>][] = [
     },
   ],
   [
+    "fine-tuning again on a file keeps its finished run unless replacing is confirmed; a file of the same name elsewhere gets its own run",
+    async () => {
+      const run = path.join(runs(), "classify-reviews");
+      const before = snapshot(run);
+      // replace: false is the user answering "keep it" (the modal question cannot be clicked from a test).
+      const r = await vscode.commands.executeCommand<JobResult | undefined>("bertStudio.finetune", vscode.Uri.file(path.join(ws(), "reviews.tsv")), "auto", { replace: false });
+      assert.equal(r, undefined);
+      assert.equal(snapshot(run), before, "the run is untouched");
+      assert.ok(!existsSync(`${run}-1`));
+      mkdirSync(path.join(ws(), "more"), { recursive: true });
+      cpSync(path.join(ws(), "reviews.tsv"), path.join(ws(), "more/reviews.tsv"));
+      const other = await vscode.commands.executeCommand<JobResult>("bertStudio.finetune", vscode.Uri.file(path.join(ws(), "more/reviews.tsv")), "auto", { replace: false });
+      assert.ok(other && !other.stopped, JSON.stringify(other));
+      assert.equal(other.out, path.join(runs(), "classify-more-reviews"));
+      assert.equal(snapshot(run), before, "the first file's run is untouched");
+    },
+  ],
+  [
+    "the server writes only inside the workspace's run folders, and never over a model",
+    async () => {
+      const model = path.join(runs(), "pretrain-tiny");
+      const before = snapshot(model);
+      const pretrain = (out: string): PretrainParams => ({ folder: ws(), out, preset: "tiny", steps: 2, batch: 2, seq: 32, lr: 1e-3, schedule: "linear", device: "cpu", trainVocab: 2000, resume: false });
+      for (const out of [path.join(ws(), "elsewhere"), path.join(os.tmpdir(), "bert-studio-elsewhere"), path.join(runs(), "..", "..", "up")]) {
+        await assert.rejects(request("bert/pretrain", pretrain(out)), /outside the workspace's run folders/, out);
+        assert.ok(!existsSync(out), out);
+      }
+      await assert.rejects(request("bert/pretrain", { ...pretrain(runs()), replace: true }), /outside the workspace's run folders/, "the runs folder itself");
+      const finetune = { task: "classify", train: path.join(ws(), "reviews.tsv"), model, out: model, epochs: 1, batch: 8, maxLength: 32, lr: 5e-5, schedule: "linear", device: "cpu", resume: false, replace: true };
+      await assert.rejects(request("bert/finetune", finetune), /holds the base model/);
+      await assert.rejects(request("bert/importModel", { dir: model, dest: path.join(ws(), "imported") }), /outside the workspace's run folders/);
+      assert.ok(!existsSync(path.join(ws(), "imported")));
+      await assert.rejects(request("bert/exportModel", { model, format: "hf", dest: model }), /the model itself/);
+      await assert.rejects(request("bert/exportModel", { model, format: "hf", dest: path.join(runs(), "classify-reviews") }), /holds a training run/);
+      // Importing twice under one name: the second copy goes next to the first.
+      const first = (await request("bert/importModel", { dir: model, dest: path.join(runs(), "imported-tiny") })) as { dir: string };
+      const second = (await request("bert/importModel", { dir: model, dest: path.join(runs(), "imported-tiny") })) as { dir: string };
+      assert.deepEqual([first.dir, second.dir], [path.join(runs(), "imported-tiny"), path.join(runs(), "imported-tiny-1")]);
+      assert.equal(snapshot(model), before, "the model is untouched");
+      assert.deepEqual((await status()).jobs, []);
+    },
+  ],
+  [
     "bad input from the editor: a file in no known format, a model folder deleted under the server",
     async () => {
       // Prose is not a labelled table: the command ends with an error message and leaves no job behind.
@@ -150,7 +235,7 @@ const tests: [string, () => Promise<void>][] = [
       assert.equal(r, undefined);
       assert.deepEqual((await status()).jobs, []);
       // A selected model whose folder disappears: hovers give nothing, the server keeps answering.
-      const { cpSync, rmSync } = await import("node:fs");
+      const { rmSync } = await import("node:fs");
       const copy = path.join(runs(), "doomed");
       cpSync(path.join(runs(), "pretrain-tiny"), copy, { recursive: true });
       await vscode.commands.executeCommand("bertStudio.selectModelFolder", copy);
@@ -163,25 +248,82 @@ const tests: [string, () => Promise<void>][] = [
     },
   ],
   [
-    "BERT: Stop Training stops a running job after a step, keeping a checkpoint",
+    "BERT: Pretrain on a finished run keeps it unless replacing is confirmed; replacing keeps it as pretrain-tiny-1",
+    async () => {
+      const run = path.join(runs(), "pretrain-tiny");
+      const before = snapshot(run);
+      const weights = readFileSync(path.join(run, "model.safetensors"));
+      // replace: false is the user answering "keep it" in the modal question.
+      assert.equal(await vscode.commands.executeCommand("bertStudio.pretrain", { preset: "tiny", replace: false }), undefined);
+      assert.equal(snapshot(run), before, "nothing moved");
+      assert.ok(!existsSync(`${run}-1`));
+      assert.deepEqual((await status()).jobs, []);
+      // Confirmed: a long run starts in the folder (stopped in a later test: at ~60 steps/s it would take
+      // half an hour), the finished one is kept beside it.
+      await vscode.workspace.getConfiguration("bertStudio").update("steps", 100_000, vscode.ConfigurationTarget.Workspace);
+      training = vscode.commands.executeCommand<JobResult | undefined>("bertStudio.pretrain", { preset: "tiny", replace: true });
+      await until("the new run to start", async () => ((await jobInto(run))?.step ?? 0) > 0);
+      assert.equal(stepOf(`${run}-1`), 40);
+      assert.ok(weights.equals(readFileSync(path.join(`${run}-1`, "model.safetensors"))), "the old weights are kept");
+      // The selected model moved with its folder: completions go on with it while the new run trains.
+      assert.equal((await status()).model, `${run}-1`);
+    },
+  ],
+  [
+    "starting the preset again while it trains is refused: the job goes on and its folder stays",
+    async () => {
+      assert.ok(training, "the previous test started a job");
+      const run = path.join(runs(), "pretrain-tiny");
+      const job = await until("the job to train", async () => {
+        const j = await jobInto(run);
+        return j && j.step > 0 ? j : undefined;
+      });
+      const files = readdirSync(run);
+      assert.equal(await vscode.commands.executeCommand("bertStudio.pretrain", { preset: "tiny" }), undefined);
+      assert.equal(await vscode.commands.executeCommand("bertStudio.pretrain", { preset: "tiny", replace: true }), undefined);
+      for (const f of files) assert.ok(existsSync(path.join(run, f)), `${f} is still in the folder`);
+      assert.ok(!existsSync(`${run}-2`), "nothing was moved aside");
+      assert.equal((await jobInto(run))?.id, job.id, "the same job still trains");
+      await until("the job to go on", async () => ((await jobInto(run))?.step ?? 0) > job.step, 60_000);
+    },
+  ],
+  [
+    "BERT: Stop Training stops the job asked for after a step, keeping a checkpoint; the other job goes on",
     async () => {
       const config = vscode.workspace.getConfiguration("bertStudio");
-      await config.update("steps", 1000, vscode.ConfigurationTarget.Workspace);
-      const job = vscode.commands.executeCommand<JobResult>("bertStudio.pretrain", { preset: "tiny" });
+      const run = path.join(runs(), "pretrain-tiny");
+      const job = training;
       try {
-        // Starting again replaces the selected model's folder: completions come back with the new run's first
-        // checkpoint (step 100, a tenth of the run). The job is listed once the old folder is gone.
-        await until("the first checkpoint", async () => (await status()).jobs.length === 1 && existsSync(path.join(runs(), "pretrain-tiny", "model.safetensors")));
+        assert.ok(job && (await jobInto(run)), "the pretraining job of the previous tests runs");
         const busy = await ghostTextLatency();
         console.log(`while training: ghost text ${busy.ghostMs} ms after typing stopped, a keystroke's edit ${busy.editMs} ms`);
-        assert.ok((await status()).jobs.length === 1, "the job still runs");
-        await vscode.commands.executeCommand("bertStudio.stop");
+        // A second job: a long fine-tuning (replacing the finished classify-reviews, which is kept as classify-reviews-1).
+        await config.update("finetune.epochs", 100, vscode.ConfigurationTarget.Workspace);
+        const ftOut = path.join(runs(), "classify-reviews");
+        const ft = vscode.commands.executeCommand<JobResult | undefined>("bertStudio.finetune", vscode.Uri.file(path.join(ws(), "reviews.tsv")), "classify", { replace: true });
+        try {
+          const ftJob = await until("the fine-tuning job to train", async () => {
+            const j = await jobInto(ftOut);
+            return j && j.step > 0 ? j : undefined;
+          });
+          assert.ok(existsSync(path.join(`${ftOut}-1`, "trainer_state.json")), "the finished fine-tuning run is kept");
+          const pretrainStep = (await jobInto(run))!.step;
+          assert.equal(await vscode.commands.executeCommand("bertStudio.stop", ftJob.id), 1);
+          const rf = await ft;
+          assert.ok(rf?.stopped, JSON.stringify(rf));
+          assert.equal(stepOf(ftOut), rf.steps);
+          await until("the pretraining job to go on", async () => ((await jobInto(run))?.step ?? 0) > pretrainStep, 60_000);
+        } finally {
+          await stopJob(ft);
+          await config.update("finetune.epochs", undefined, vscode.ConfigurationTarget.Workspace);
+        }
+        // One job left: Stop Training stops it without asking.
+        assert.equal(await vscode.commands.executeCommand("bertStudio.stop"), 1);
         const r = await job;
-        assert.ok(r.stopped && r.steps < 1000, JSON.stringify(r));
-        const state = JSON.parse(readFileSync(path.join(r.out, "trainer_state.json"), "utf8"));
-        assert.equal(state.step, r.steps);
+        assert.ok(r && r.stopped && r.steps < 100_000, JSON.stringify(r));
+        assert.equal(stepOf(r.out), r.steps);
       } finally {
-        await stopJob(job);
+        if (job) await stopJob(job);
         await config.update("steps", undefined, vscode.ConfigurationTarget.Workspace);
       }
     },
@@ -192,7 +334,8 @@ const tests: [string, () => Promise<void>][] = [
       const config = vscode.workspace.getConfiguration("bertStudio");
       await config.update("steps", 200, vscode.ConfigurationTarget.Workspace);
       try {
-        const job = vscode.commands.executeCommand<JobResult>("bertStudio.pretrain", { preset: "tiny" });
+        // The stopped run of the previous test is kept as pretrain-tiny-2.
+        const job = vscode.commands.executeCommand<JobResult>("bertStudio.pretrain", { preset: "tiny", replace: true });
         // Checkpoints come every 20 steps (a tenth of the run): kill after the first one.
         await until("a checkpoint", async () => ((await status()).jobs[0]?.step ?? 0) > 25, 300_000);
         const { pid } = await status();
