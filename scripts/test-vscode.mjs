@@ -52,7 +52,8 @@ writeFileSync(
 // With --vsix the extension under test is the installed package; the development path VS Code needs to run
 // tests is then an empty extension.
 const { values: args } = parseArgs({ options: { vsix: { type: "string" } } });
-const codeEnv = { ...process.env, PATH: `${node24}:${process.env.PATH}` };
+// The server's token cache goes to the test's own folder, not the user's ~/.cache/bert-studio.
+const codeEnv = { ...process.env, PATH: `${node24}:${process.env.PATH}`, BERT_STUDIO_CACHE: path.join(work, "cache") };
 let extensionPath = root;
 if (args.vsix) {
   execFileSync(codeServer, ["--extensions-dir", path.join(work, "extensions"), "--user-data-dir", path.join(work, "data"), "--install-extension", path.resolve(args.vsix)], { env: codeEnv, stdio: "inherit" });
