@@ -203,6 +203,18 @@ const tests: [string, () => Promise<void>][] = [
     },
   ],
   [
+    "a diverging run (learning rate 1e30) ends with the server's 'diverged' message and writes no NaN",
+    async () => {
+      const out = path.join(runs(), "diverged");
+      const params: PretrainParams = { folder: ws(), out, preset: "tiny", steps: 30, batch: 4, seq: 32, lr: 1e30, schedule: "linear", device: "cpu", trainVocab: 2000, resume: false, checkpointEvery: 1000 };
+      await assert.rejects(request("bert/pretrain", params), /training diverged at step \d+: .* Try a lower learning rate/);
+      assert.equal((await status()).jobs.length, 0);
+      assert.ok(!existsSync(path.join(out, "model.safetensors")), "no checkpoint of a diverged run");
+      const rows = existsSync(path.join(out, "metrics.jsonl")) ? readFileSync(path.join(out, "metrics.jsonl"), "utf8").trim().split("\n").filter(Boolean) : [];
+      assert.ok(rows.every((l) => !l.includes("null")), rows.join("\n"));
+    },
+  ],
+  [
     "the server writes only inside the workspace's run folders, and never over a model",
     async () => {
       const model = path.join(runs(), "pretrain-tiny");
@@ -344,6 +356,11 @@ const tests: [string, () => Promise<void>][] = [
         assert.ok(!r.stopped && r.steps === 200, JSON.stringify(r));
         const state = JSON.parse(readFileSync(path.join(r.out, "trainer_state.json"), "utf8"));
         assert.equal(state.step, 200);
+        // Resumed, not restarted: each logged step once and in order (the rows the killed server logged
+        // after its last checkpoint were dropped on resume), the rows before the kill kept.
+        const steps = readFileSync(path.join(r.out, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { step: number }).step);
+        assert.ok(steps.every((x, i) => i === 0 || x > steps[i - 1]), `steps in order, each once: ${steps.join(" ")}`);
+        assert.equal(steps.at(-1), 200);
         assert.notEqual((await status()).pid, pid, "a new server process");
       } finally {
         await config.update("steps", undefined, vscode.ConfigurationTarget.Workspace);
