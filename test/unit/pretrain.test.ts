@@ -6,40 +6,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
 import { FillMask } from "../../server/fill-mask.js";
-import { pretrain, type PretrainOptions } from "../../server/training/pretrain.js";
+import { pretrain } from "../../server/training/pretrain.js";
+import { tinyRun, workspace } from "./pretrain-workspace.js";
 
-const DATA = path.resolve(process.cwd(), "data");
-
-function workspace(): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "pretrain-"));
-  mkdirSync(path.join(dir, "corpus"));
-  writeFileSync(path.join(dir, "corpus/wiki.tokens"), readFileSync(path.join(DATA, "wikitext-2-slice/wiki.train.tokens"), "utf8").slice(0, 120_000));
-  return dir;
-}
-
-function options(dir: string, extra: Partial<PretrainOptions> = {}): PretrainOptions {
-  return {
-    corpus: path.join(dir, "corpus"),
-    out: path.join(dir, "run"),
-    vocab: path.join(DATA, "bert-base-uncased-vocab.txt"),
-    preset: "tiny",
-    steps: 6,
-    batch: 4,
-    seq: 32,
-    lr: 1e-3,
-    schedule: "linear",
-    warmupSteps: 1,
-    seed: 7,
-    evalEvery: 3,
-    checkpointEvery: 3,
-    logEvery: 3,
-    resume: false,
-    device: "cpu",
-    cased: false,
-    heldOut: 0.1,
-    ...extra,
-  };
-}
+const options = tinyRun;
 
 test("pretrain writes an HF run folder with metrics, resumes, and fill-mask reads it", async () => {
   const dir = workspace();

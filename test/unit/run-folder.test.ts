@@ -14,40 +14,10 @@ import { pretrain, type PretrainOptions } from "../../server/training/pretrain.j
 import { loadCheckpoint, MetricsLog, recoverRunFolder } from "../../server/training/run-folder.js";
 import { BertTokenizer } from "../../server/training/tokenizer.js";
 import { LOCK_FILE, RunLock, RunLockedError, runLockHolder } from "../../server/training/run-lock.js";
+import { tinyRun, VOCAB, workspace as corpusWorkspace } from "./pretrain-workspace.js";
 
-const DATA = path.resolve(process.cwd(), "data");
-const VOCAB = path.join(DATA, "bert-base-uncased-vocab.txt");
-
-function workspace(): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "run-folder-"));
-  mkdirSync(path.join(dir, "corpus"));
-  writeFileSync(path.join(dir, "corpus/wiki.tokens"), readFileSync(path.join(DATA, "wikitext-2-slice/wiki.train.tokens"), "utf8").slice(0, 120_000));
-  return dir;
-}
-
-function options(dir: string, extra: Partial<PretrainOptions> = {}): PretrainOptions {
-  return {
-    corpus: path.join(dir, "corpus"),
-    out: path.join(dir, "run"),
-    vocab: VOCAB,
-    preset: "tiny",
-    steps: 4,
-    batch: 4,
-    seq: 32,
-    lr: 1e-3,
-    schedule: "linear",
-    warmupSteps: 1,
-    seed: 7,
-    evalEvery: 100,
-    checkpointEvery: 2,
-    logEvery: 1,
-    resume: false,
-    device: "cpu",
-    cased: false,
-    heldOut: 0.1,
-    ...extra,
-  };
-}
+/** Checkpoints every 2 steps, a row every step. */
+const options = (dir: string, extra: Partial<PretrainOptions> = {}) => tinyRun(dir, { steps: 4, evalEvery: 100, checkpointEvery: 2, logEvery: 1, ...extra });
 
 const rows = (run: string) =>
   readFileSync(path.join(run, "metrics.jsonl"), "utf8")
@@ -62,7 +32,7 @@ function deadPid(): number {
 }
 
 test("a run folder being trained into is refused to a second trainer, naming the holder; a stale lock is taken over", async () => {
-  const dir = workspace();
+  const dir = corpusWorkspace("run-folder-");
   const run = path.join(dir, "run");
   const lock = await RunLock.acquire(run, "pretrain");
   try {
@@ -84,7 +54,7 @@ test("a run folder being trained into is refused to a second trainer, naming the
 });
 
 test("a checkpoint killed before its commit leaves the previous one; after it, the next start completes it", async () => {
-  const dir = workspace();
+  const dir = corpusWorkspace("run-folder-");
   const run = path.join(dir, "run");
   await pretrain(options(dir, { steps: 2 }));
   const step2 = readFileSync(path.join(run, "model.safetensors"));
@@ -145,7 +115,7 @@ test("resuming drops the metrics rows logged after the checkpoint; TensorBoard i
 });
 
 test("a diverging run stops with a clear error, keeps its last checkpoint and writes no NaN", async () => {
-  const dir = workspace();
+  const dir = corpusWorkspace("run-folder-");
   const run = path.join(dir, "run");
   await pretrain(options(dir, { steps: 2 }));
   const before = readFileSync(path.join(run, "model.safetensors"));
@@ -160,7 +130,7 @@ test("a diverging run stops with a clear error, keeps its last checkpoint and wr
 });
 
 test("the CLI: a diverging run exits non-zero; kill -9 then --resume continues the same curve with each step once", async (t) => {
-  const dir = workspace();
+  const dir = corpusWorkspace("run-folder-");
   const run = path.join(dir, "run");
   const args = ["bin/bert-studio.js", "pretrain", path.join(dir, "corpus"), "--out", run, "--vocab", VOCAB, "--batch", "4", "--seq", "32", "--dropout", "0", "--schedule", "constant", "--eval-every", "100000"];
   const diverged = spawnSync(process.execPath, [...args, "--out", path.join(dir, "nan"), "--steps", "20", "--lr", "1e30"], { encoding: "utf8" });
@@ -214,7 +184,7 @@ test("the CLI: a diverging run exits non-zero; kill -9 then --resume continues t
 });
 
 test("the CLI: a second Ctrl-C exits without leaving half a checkpoint", async (t) => {
-  const dir = workspace();
+  const dir = corpusWorkspace("run-folder-");
   const run = path.join(dir, "run");
   // A checkpoint at every step: the second Ctrl-C comes while one is being written.
   const child = spawn(process.execPath, ["bin/bert-studio.js", "pretrain", path.join(dir, "corpus"), "--out", run, "--vocab", VOCAB, "--batch", "4", "--seq", "32", "--steps", "100000", "--checkpoint-every", "1", "--eval-every", "100000"], { stdio: ["ignore", "ignore", "pipe"], detached: true });
