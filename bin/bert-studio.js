@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 "use strict";
 // glibc reads its malloc tunables only at start-up: on Linux the CLI re-runs itself once with the ones a
-// training step wants (server/util/malloc.ts says which and why).
+// training step wants (common/malloc.ts says which and why).
 const env = require("../dist/malloc.js").mallocEnv(process.env, "batch");
 if (env) {
   const { spawn } = require("node:child_process");

@@ -5,7 +5,7 @@
 import * as path from "node:path";
 import * as vscode from "vscode";
 import { State } from "vscode-languageclient/node";
-import * as P from "../server/protocol.js";
+import * as P from "../common/protocol.js";
 import type { Extension } from "./extension.js";
 
 const RUNS = path.join(".bert-studio", "runs");

@@ -1,11 +1,11 @@
-// The extension host side, kept thin: it starts the BERT server (server/lsp.ts) over IPC, registers the
+// The extension host side, kept thin: it starts the BERT server (server/main.ts) over IPC, registers the
 // palette commands, inline [MASK] completions, hovers, the status bar item and the progress webview.
 // Model work never runs here.
 import * as path from "node:path";
 import * as vscode from "vscode";
 import { LanguageClient, State, TransportKind, type LanguageClientOptions, type ServerOptions } from "vscode-languageclient/node";
-import * as P from "../server/protocol.js";
-import { mallocEnv } from "../server/util/malloc.js";
+import * as P from "../common/protocol.js";
+import { mallocEnv } from "../common/malloc.js";
 import { registerCommands } from "./commands.js";
 import { registerInline } from "./inline.js";
 import { ProgressView } from "./progress-view.js";

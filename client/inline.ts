@@ -7,7 +7,7 @@
 // removes that [MASK] in the same undo step.
 import * as vscode from "vscode";
 import { State } from "vscode-languageclient/node";
-import * as P from "../server/protocol.js";
+import * as P from "../common/protocol.js";
 import type { Extension } from "./extension.js";
 
 const MASK = "[MASK]";

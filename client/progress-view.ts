@@ -4,7 +4,7 @@
 import { randomBytes } from "node:crypto";
 import * as path from "node:path";
 import * as vscode from "vscode";
-import type { MetricsEvent } from "../server/protocol.js";
+import type { MetricsEvent } from "../common/protocol.js";
 
 export const VIEW_TYPE = "bertStudio.progress";
 type Row = Record<string, number>;

@@ -3,7 +3,7 @@
 // after a job ends (done, stopped, failed or diverged) the item shows the model again.
 import * as path from "node:path";
 import * as vscode from "vscode";
-import type { MetricsEvent, StatusResult } from "../server/protocol.js";
+import type { MetricsEvent, StatusResult } from "../common/protocol.js";
 
 /** A loss for display: a diverged step's NaN arrives as null (JSON has no NaN) and is shown, not thrown on. */
 export function formatLoss(loss: unknown): string {

@@ -6,18 +6,18 @@ import { copyFileSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { build } from "esbuild";
 
 // The token cache's key includes the sources of the modules that shape the token stream
-// (server/training/token-cache.ts says which); a bundle has no sources, so it gets their hashes.
-const training = "server/training";
+// (server/text/token-cache.ts says which); a bundle has no sources, so it gets their hashes.
+const text = "server/text";
 const sourceHashes = Object.fromEntries(
-  readdirSync(training)
+  readdirSync(text)
     .filter((f) => f.endsWith(".ts"))
-    .map((f) => [f, createHash("sha256").update(readFileSync(`${training}/${f}`)).digest("hex")]),
+    .map((f) => [f, createHash("sha256").update(readFileSync(`${text}/${f}`)).digest("hex")]),
 );
 const node = { bundle: true, platform: "node", target: "node20", format: "cjs", sourcemap: true, logLevel: "warning" };
 await Promise.all([
   build({
     ...node,
-    entryPoints: { cli: "server/cli.ts", server: "server/lsp.ts", malloc: "server/util/malloc.ts" },
+    entryPoints: { cli: "server/cli/cli.ts", server: "server/main.ts", malloc: "common/malloc.ts" },
     outdir: "dist",
     external: ["onnxruntime-node", "tokenizers"],
     define: { BERT_STUDIO_SOURCE_SHA256: JSON.stringify(sourceHashes) },

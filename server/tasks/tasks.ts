@@ -4,7 +4,7 @@
 import { promises as fs } from "node:fs";
 import * as ort from "onnxruntime-node";
 import type { Task } from "../model/heads.js";
-import type { BertTokenizer } from "../training/tokenizer.js";
+import type { BertTokenizer } from "../text/tokenizer.js";
 import { accuracy, entityScores, macroF1, squadScores } from "./metrics.js";
 import { entities, normalizeTags, tagLabels } from "./ner.js";
 import { answerPositions, bestAnswer, DEFAULT_QA, defaultDocStride, qaWindows, type QaWindow } from "./qa.js";

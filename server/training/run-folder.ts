@@ -11,7 +11,7 @@ import { writeFileAtomic } from "../util/fs.js";
 import { DivergedError } from "./optimizer.js";
 import { RunLock } from "./run-lock.js";
 import { EventWriter } from "./tensorboard.js";
-import type { BertTokenizer } from "./tokenizer.js";
+import type { BertTokenizer } from "../text/tokenizer.js";
 
 export interface Metrics {
   step: number;

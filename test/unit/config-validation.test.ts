@@ -6,12 +6,12 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } fro
 import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
-import { FillMask } from "../../server/fill-mask.js";
+import { FillMask } from "../../server/inference/fill-mask.js";
 import { bertConfig, configFromJson, ConfigError, encoderParameters, readConfig } from "../../server/model/config.js";
 import { paramShapes } from "../../server/model/params.js";
-import { TaskModel } from "../../server/tasks/task-model.js";
-import { finetune } from "../../server/training/finetune.js";
-import { SPECIAL_TOKENS } from "../../server/training/tokenizer.js";
+import { TaskModel } from "../../server/inference/task-model.js";
+import { finetune } from "../../server/tasks/finetune.js";
+import { SPECIAL_TOKENS } from "../../server/text/tokenizer.js";
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "config-validation-"));
 const HF = path.resolve(process.cwd(), "test/fixtures/hf-generated");

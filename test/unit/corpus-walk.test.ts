@@ -4,7 +4,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:f
 import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
-import { documents, gitignoreMatcher, textFiles } from "../../server/training/corpus.js";
+import { documents, gitignoreMatcher, textFiles } from "../../server/text/corpus.js";
 
 function workspace(files: Record<string, string>): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), "walk-"));

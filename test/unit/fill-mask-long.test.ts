@@ -4,7 +4,7 @@ import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
-import { FillMask, maskWindows, type Prediction } from "../../server/fill-mask.js";
+import { FillMask, maskWindows, type Prediction } from "../../server/inference/fill-mask.js";
 
 // A tiny HF BertForPreTraining (L3 H48, vocab_size 777, max_position_embeddings 64), with a vocabulary of
 // its size: the special tokens, then words w5 … w776, each one token.

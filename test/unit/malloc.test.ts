@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
-import { MALLOC_TUNABLES, mallocEnv, type MallocProfile } from "../../server/util/malloc.js";
+import { MALLOC_TUNABLES, mallocEnv, type MallocProfile } from "../../common/malloc.js";
 
 test("mallocEnv adds the profile's tunables on Linux, after the user's own", () => {
   assert.equal(mallocEnv({ PATH: "/bin" }, "batch", "linux")?.GLIBC_TUNABLES, MALLOC_TUNABLES.batch);

@@ -6,7 +6,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
 import { readSafetensors, toFloat32, writeSafetensors } from "../../server/model/safetensors.js";
-import { runParity } from "../../server/parity.js";
+import { runParity } from "../../server/dev/parity.js";
 
 const FIXTURES = path.resolve(process.cwd(), "test/fixtures/hf");
 const GENERATED = path.resolve(process.cwd(), "test/fixtures/hf-generated");

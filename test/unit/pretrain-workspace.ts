@@ -3,7 +3,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import type { PretrainOptions } from "../../server/training/pretrain.js";
+import type { PretrainOptions } from "../../server/pretraining/pretrain.js";
 
 export const DATA = path.resolve(process.cwd(), "data");
 export const VOCAB = path.join(DATA, "bert-base-uncased-vocab.txt");

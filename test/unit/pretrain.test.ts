@@ -5,8 +5,8 @@ import { mkdtempSync, readFileSync, writeFileSync, statSync, mkdirSync } from "n
 import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
-import { FillMask } from "../../server/fill-mask.js";
-import { pretrain } from "../../server/training/pretrain.js";
+import { FillMask } from "../../server/inference/fill-mask.js";
+import { pretrain } from "../../server/pretraining/pretrain.js";
 import { tinyRun, workspace } from "./pretrain-workspace.js";
 
 const options = tinyRun;

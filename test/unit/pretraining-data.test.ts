@@ -5,12 +5,12 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
-import { documents, gitignoreMatcher, splitSentences, textFiles } from "../../server/training/corpus.js";
-import { collate, createInstances, DEFAULT_PRETRAINING, maskTokens, shards, type SpecialIds } from "../../server/training/pretraining-data.js";
-import { BatchStream } from "../../server/training/pretrain.js";
-import { TokenCorpus } from "../../server/training/token-corpus.js";
-import { tokenizeCorpus } from "../../server/training/token-cache.js";
-import { BertTokenizer } from "../../server/training/tokenizer.js";
+import { documents, gitignoreMatcher, splitSentences, textFiles } from "../../server/text/corpus.js";
+import { collate, createInstances, DEFAULT_PRETRAINING, maskTokens, shards, type SpecialIds } from "../../server/pretraining/pretraining-data.js";
+import { BatchStream } from "../../server/pretraining/pretrain.js";
+import { TokenCorpus } from "../../server/text/token-corpus.js";
+import { tokenizeCorpus } from "../../server/text/token-cache.js";
+import { BertTokenizer } from "../../server/text/tokenizer.js";
 import { Rng } from "../../server/util/rng.js";
 
 const DATA = path.resolve(process.cwd(), "data");

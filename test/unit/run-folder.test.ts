@@ -10,9 +10,9 @@ import * as path from "node:path";
 import { test } from "node:test";
 import { readSafetensors, toFloat32 } from "../../server/model/safetensors.js";
 import { DivergedError } from "../../server/training/optimizer.js";
-import { pretrain, type PretrainOptions } from "../../server/training/pretrain.js";
+import { pretrain, type PretrainOptions } from "../../server/pretraining/pretrain.js";
 import { loadCheckpoint, MetricsLog, recoverRunFolder } from "../../server/training/run-folder.js";
-import { BertTokenizer } from "../../server/training/tokenizer.js";
+import { BertTokenizer } from "../../server/text/tokenizer.js";
 import { LOCK_FILE, RunLock, RunLockedError, runLockHolder } from "../../server/training/run-lock.js";
 import { tinyRun, VOCAB, workspace as corpusWorkspace } from "./pretrain-workspace.js";
 

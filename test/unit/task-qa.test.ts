@@ -7,7 +7,7 @@ import { test } from "node:test";
 import { squadScores } from "../../server/tasks/metrics.js";
 import { answerPositions, bestAnswer, qaWindows } from "../../server/tasks/qa.js";
 import { codePoints, readSquad } from "../../server/tasks/readers.js";
-import { BertTokenizer } from "../../server/training/tokenizer.js";
+import { BertTokenizer } from "../../server/text/tokenizer.js";
 
 const DATA = path.resolve(process.cwd(), "data");
 

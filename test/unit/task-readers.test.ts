@@ -126,7 +126,7 @@ test("fuzz: malformed rows are messages naming file and line; the rest is read",
 });
 
 test("labels unknown to the model and mismatched BIO are reported when encoding, not fatal", async () => {
-  const { BertTokenizer } = await import("../../server/training/tokenizer.js");
+  const { BertTokenizer } = await import("../../server/text/tokenizer.js");
   const tok = await BertTokenizer.fromVocabFile(path.join(DATA, "bert-base-uncased-vocab.txt"));
   const messages: string[] = [];
   const examples = await TASK_SPECS.classify.read(file("eval.tsv", "sentence\tlabel\nfine\tpositive\nodd\tsurprised\n"), { labelled: true });

@@ -6,8 +6,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { test } from "node:test";
-import { cacheDir, tokenizeCorpus } from "../../server/training/token-cache.js";
-import { BertTokenizer } from "../../server/training/tokenizer.js";
+import { cacheDir, tokenizeCorpus } from "../../server/text/token-cache.js";
+import { BertTokenizer } from "../../server/text/tokenizer.js";
 
 const tokenizer = BertTokenizer.fromVocabFile(path.resolve("data/bert-base-uncased-vocab.txt"));
 const temp = (prefix: string) => mkdtempSync(path.join(os.tmpdir(), prefix));

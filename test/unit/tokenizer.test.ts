@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
-import { BertTokenizer, SPECIAL_TOKENS, TokenizerError } from "../../server/training/tokenizer.js";
+import { BertTokenizer, SPECIAL_TOKENS, TokenizerError } from "../../server/text/tokenizer.js";
 
 const FIXTURES = path.resolve(process.cwd(), "test/fixtures");
 const UNCASED_VOCAB = path.resolve(process.cwd(), "data/bert-base-uncased-vocab.txt");

@@ -7,7 +7,7 @@ import * as ort from "onnxruntime-node";
 import { readConfig } from "../../server/model/config.js";
 import { loadParams, ParamStore, paramShapes } from "../../server/model/params.js";
 import { readSafetensors } from "../../server/model/safetensors.js";
-import { feedsFromBatch } from "../../server/parity.js";
+import { feedsFromBatch } from "../../server/dev/parity.js";
 import { Optimizer } from "../../server/training/optimizer.js";
 
 const DIR = path.resolve(process.cwd(), "test/fixtures/hf/heads/sequence_classification");

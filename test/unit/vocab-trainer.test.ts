@@ -4,8 +4,8 @@ import { createReadStream, readFileSync } from "node:fs";
 import * as path from "node:path";
 import * as readline from "node:readline";
 import { test } from "node:test";
-import { BertTokenizer } from "../../server/training/tokenizer.js";
-import { trainWordPiece, WordCounter } from "../../server/training/vocab-trainer.js";
+import { BertTokenizer } from "../../server/text/tokenizer.js";
+import { trainWordPiece, WordCounter } from "../../server/text/vocab-trainer.js";
 
 test("agrees with BertWordPieceTokenizer training (size 2000, min frequency 2)", async () => {
   const wc = new WordCounter(true);

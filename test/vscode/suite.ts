@@ -10,7 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as vscode from "vscode";
 import { StatusBar } from "../../client/status-bar.js";
-import type { JobResult, PretrainParams, StatusResult } from "../../server/protocol.js";
+import type { JobResult, PretrainParams, StatusResult } from "../../common/protocol.js";
 
 const ws = () => vscode.workspace.workspaceFolders![0].uri.fsPath;
 const runs = () => path.join(ws(), ".bert-studio", "runs");

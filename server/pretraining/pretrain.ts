@@ -7,16 +7,16 @@ import { architectureOf } from "../model/heads.js";
 import { CheckpointError, initParams, ParamStore, paramShapes } from "../model/params.js";
 import { createSession, type Device } from "../model/session.js";
 import { Rng } from "../util/rng.js";
-import { CorpusError, documents, type CorpusOptions } from "./corpus.js";
-import { tokenizeCorpus } from "./token-cache.js";
-import { Optimizer } from "./optimizer.js";
+import { CorpusError, documents, type CorpusOptions } from "../text/corpus.js";
+import { tokenizeCorpus } from "../text/token-cache.js";
+import { Optimizer } from "../training/optimizer.js";
 import { collate, createInstances, DEFAULT_PRETRAINING, shards, type Instance, type PretrainingOptions, type SpecialIds } from "./pretraining-data.js";
-import type { TokenCorpus } from "./token-corpus.js";
-import { getScheduler } from "./schedules.js";
-import { hasRun, loadCheckpoint, MetricsLog, saveCheckpoint, withRunLock, type Metrics } from "./run-folder.js";
-import { BertTokenizer } from "./tokenizer.js";
-import { trainWordPiece, WordCounter } from "./vocab-trainer.js";
-import { buildTrainGraph } from "./train-graph.js";
+import type { TokenCorpus } from "../text/token-corpus.js";
+import { getScheduler } from "../training/schedules.js";
+import { hasRun, loadCheckpoint, MetricsLog, saveCheckpoint, withRunLock, type Metrics } from "../training/run-folder.js";
+import { BertTokenizer } from "../text/tokenizer.js";
+import { trainWordPiece, WordCounter } from "../text/vocab-trainer.js";
+import { buildTrainGraph } from "../training/train-graph.js";
 
 export interface PretrainOptions {
   corpus: string;

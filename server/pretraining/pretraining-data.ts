@@ -4,7 +4,7 @@
 // 10% a random token, 10% kept), at most max_predictions_per_seq, optionally whole words.
 // Masks are drawn when a batch is built, so every epoch sees fresh ones (dynamic masking).
 import * as ort from "onnxruntime-node";
-import type { TokenCorpus, TokenIds } from "./token-corpus.js";
+import type { TokenCorpus, TokenIds } from "../text/token-corpus.js";
 import { Rng } from "../util/rng.js";
 
 

@@ -10,17 +10,17 @@ import { architectureOf } from "../model/heads.js";
 import { checkModelFolder, initParams, loadParams, ParamStore, paramShapes, type LoadReport } from "../model/params.js";
 import { readSafetensors } from "../model/safetensors.js";
 import { createSession, type Device } from "../model/session.js";
-import { forwardFeatures, labelsOfConfig, type TaskSettings } from "../tasks/task-model.js";
-import { defaultDocStride } from "../tasks/qa.js";
-import { DataError } from "../tasks/readers.js";
-import { TASK_SPECS, collateFeatures, type Feature, type FinetuneTask } from "../tasks/tasks.js";
+import { forwardFeatures, labelsOfConfig, type TaskSettings } from "./task-config.js";
+import { defaultDocStride } from "./qa.js";
+import { DataError } from "./readers.js";
+import { TASK_SPECS, collateFeatures, type Feature, type FinetuneTask } from "./tasks.js";
 import { Rng } from "../util/rng.js";
-import { Optimizer } from "./optimizer.js";
-import { hasRun, loadCheckpoint, MetricsLog, saveCheckpoint, saveModel, withRunLock, type Metrics } from "./run-folder.js";
-import { getScheduler } from "./schedules.js";
-import { BertTokenizer } from "./tokenizer.js";
-import { buildTrainGraph } from "./train-graph.js";
-import type { ColumnOptions } from "../tasks/readers.js";
+import { Optimizer } from "../training/optimizer.js";
+import { hasRun, loadCheckpoint, MetricsLog, saveCheckpoint, saveModel, withRunLock, type Metrics } from "../training/run-folder.js";
+import { getScheduler } from "../training/schedules.js";
+import { BertTokenizer } from "../text/tokenizer.js";
+import { buildTrainGraph } from "../training/train-graph.js";
+import type { ColumnOptions } from "./readers.js";
 
 export interface FinetuneOptions {
   task: FinetuneTask;

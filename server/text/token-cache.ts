@@ -33,7 +33,7 @@ function cacheCapBytes(): number {
  */
 const TOKEN_STREAM_MODULES = ["corpus.ts", "tokenizer.ts", "token-corpus.ts", "token-cache.ts"];
 
-/** SHA-256 of every server/training/*.ts source, defined by scripts/build.mjs in the bundles (which have no sources). */
+/** SHA-256 of every server/text/*.ts source, defined by scripts/build.mjs in the bundles (which have no sources). */
 declare const BERT_STUDIO_SOURCE_SHA256: Record<string, string> | undefined;
 
 /**

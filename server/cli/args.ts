@@ -1,5 +1,5 @@
 // Command-line argument helpers shared by the CLI's commands: one error type, typed option readers.
-import { DEVICES, type Device } from "./model/session.js";
+import { DEVICES, type Device } from "../model/session.js";
 
 export class UsageError extends Error {}
 
@@ -47,6 +47,6 @@ export function stopOnInterrupt(controller: AbortController, say: (m: string) =>
     }
     if (Date.now() - first < 100) return;
     say("\nexiting; the last complete checkpoint is kept");
-    void import("./training/run-folder.js").then(({ checkpointsWritten }) => checkpointsWritten()).then(() => process.exit(130));
+    void import("../training/run-folder.js").then(({ checkpointsWritten }) => checkpointsWritten()).then(() => process.exit(130));
   });
 }

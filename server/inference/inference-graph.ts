@@ -1,11 +1,11 @@
 // Eval-mode inference graphs: the same builder as training, dropout off, no labels, and the parameters
 // embedded as initializers so ONNX Runtime can constant-fold and pre-pack the weights.
 import type * as ort from "onnxruntime-node";
-import type { BertConfig } from "./config.js";
-import { Graph } from "./graph.js";
-import { buildTask, type Dims, type Task } from "./heads.js";
-import type { ParamStore } from "./params.js";
-import { createSession, type Device } from "./session.js";
+import type { BertConfig } from "../model/config.js";
+import { Graph } from "../model/graph.js";
+import { buildTask, type Dims, type Task } from "../model/heads.js";
+import type { ParamStore } from "../model/params.js";
+import { createSession, type Device } from "../model/session.js";
 
 export interface InferenceGraphOptions {
   /** Task outputs to expose; default: the head's outputs (logits, prediction_logits, ...). */

@@ -4,15 +4,15 @@
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import * as ort from "onnxruntime-node";
-import { readConfig, type BertConfig } from "./model/config.js";
-import { taskFromArchitectures, type Dims, type Task } from "./model/heads.js";
-import { createInferenceSession } from "./model/inference.js";
-import { loadParams, ParamStore, paramShapes, requireComplete } from "./model/params.js";
-import { readSafetensors, toFloat32, type NamedTensor } from "./model/safetensors.js";
-import { createSession, type Device } from "./model/session.js";
-import { Optimizer } from "./training/optimizer.js";
-import { getScheduler } from "./training/schedules.js";
-import { buildTrainGraph, type AdamWConfig } from "./training/train-graph.js";
+import { readConfig, type BertConfig } from "../model/config.js";
+import { taskFromArchitectures, type Dims, type Task } from "../model/heads.js";
+import { createInferenceSession } from "../inference/inference-graph.js";
+import { loadParams, ParamStore, paramShapes, requireComplete } from "../model/params.js";
+import { readSafetensors, toFloat32, type NamedTensor } from "../model/safetensors.js";
+import { createSession, type Device } from "../model/session.js";
+import { Optimizer } from "../training/optimizer.js";
+import { getScheduler } from "../training/schedules.js";
+import { buildTrainGraph, type AdamWConfig } from "../training/train-graph.js";
 
 export const TOLERANCE = { outputs: 1e-4, loss: 1e-5, gradients: 1e-4, steps: 2e-4 };
 

@@ -1,7 +1,7 @@
 // `bert-studio`: the engine without an editor.
 import { parseArgs } from "node:util";
-import { device, nonNegativeInt, positiveInt, stopOnInterrupt, UsageError } from "./cli-args.js";
-import { evaluateCommand, FINETUNE_HELP, finetuneCommand, predictCommand } from "./cli-finetune.js";
+import { device, nonNegativeInt, positiveInt, stopOnInterrupt, UsageError } from "./args.js";
+import { evaluateCommand, FINETUNE_HELP, finetuneCommand, predictCommand } from "./tasks.js";
 
 const HELP = `bert-studio — train and run BERT on ONNX Runtime
 
@@ -42,7 +42,7 @@ Options:
 async function parity(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: "boolean" }, device: { type: "string" } } });
   if (positionals.length !== 1) throw new UsageError("parity needs one fixture folder");
-  const { runParity } = await import("./parity.js");
+  const { runParity } = await import("../dev/parity.js");
   const report = await runParity(positionals[0], device(values.device));
   if (values.json) {
     process.stdout.write(JSON.stringify(report) + "\n");
@@ -60,7 +60,7 @@ async function bench(args: string[]): Promise<number> {
   if (what === "fill-mask") {
     const { values } = parseArgs({ args: rest, options: { model: { type: "string" }, runs: { type: "string" }, device: { type: "string" }, json: { type: "boolean" } } });
     if (!values.model) throw new UsageError("bench fill-mask needs --model DIR");
-    const { benchFillMask } = await import("./bench.js");
+    const { benchFillMask } = await import("../dev/bench.js");
     const r = await benchFillMask(values.model, positiveInt("runs", values.runs, 20), device(values.device));
     process.stdout.write(values.json ? JSON.stringify(r) + "\n" : `fill-mask ${r.tokens} tokens: p50 ${r.p50_ms.toFixed(1)} ms, p90 ${r.p90_ms.toFixed(1)} ms (load ${r.load_ms.toFixed(0)} ms)\n`);
     return 0;
@@ -86,7 +86,7 @@ async function bench(args: string[]): Promise<number> {
   });
   const int = (name: keyof typeof values, fallback?: number): number | undefined =>
     values[name] === undefined ? fallback : positiveInt(name, values[name] as string, 0);
-  const { benchTrain } = await import("./bench.js");
+  const { benchTrain } = await import("../dev/bench.js");
   const result = await benchTrain({
     preset: values.preset ?? "small",
     layers: int("layers"),
@@ -115,7 +115,7 @@ async function tokenize(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { vocab: { type: "string" }, cased: { type: "boolean" }, jsonl: { type: "boolean" } } });
   if (!values.vocab) throw new UsageError("tokenize needs --vocab FILE (a WordPiece vocab.txt or a tokenizer.json)");
   if (!values.jsonl) throw new UsageError("tokenize reads JSON lines: pass --jsonl");
-  const { BertTokenizer } = await import("./training/tokenizer.js");
+  const { BertTokenizer } = await import("../text/tokenizer.js");
   const tok = values.vocab.endsWith(".json")
     ? await BertTokenizer.fromTokenizerJson(values.vocab)
     : await BertTokenizer.fromVocabFile(values.vocab, { lowercase: !values.cased });
@@ -185,9 +185,9 @@ async function pretrainCommand(args: string[]): Promise<number> {
   if (dropout !== undefined && !(dropout >= 0 && dropout < 1)) throw new UsageError(`--dropout must be in [0, 1), got ${values.dropout}`);
   if (values.steps && values.epochs) throw new UsageError("give --steps or --epochs, not both");
   const steps = positiveInt("steps", values.steps, 1000);
-  const { getScheduler } = await import("./training/schedules.js");
+  const { getScheduler } = await import("../training/schedules.js");
   getScheduler(values.schedule ?? "linear", lr, { trainingSteps: steps }); // names a bad schedule now
-  const { pretrain } = await import("./training/pretrain.js");
+  const { pretrain } = await import("../pretraining/pretrain.js");
   const controller = new AbortController();
   stopOnInterrupt(controller, (m) => process.stderr.write(`${m}\n`));
   const tty = process.stderr.isTTY;
@@ -234,7 +234,7 @@ async function fillMaskCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { model: { type: "string" }, "top-k": { type: "string" }, json: { type: "boolean" }, device: { type: "string" } } });
   if (!values.model) throw new UsageError("fill-mask needs --model DIR");
   if (positionals.length === 0) throw new UsageError('fill-mask needs a text with [MASK], e.g. "the [MASK] of france"');
-  const { FillMask } = await import("./fill-mask.js");
+  const { FillMask } = await import("../inference/fill-mask.js");
   const fm = await FillMask.load(values.model, device(values.device));
   const k = positiveInt("top-k", values["top-k"], 5);
   for (const text of positionals) {

@@ -1,12 +1,12 @@
 // Fill-mask: the top-k tokens for every [MASK] of a text, from a run folder or an HF model folder.
 import * as path from "node:path";
 import * as ort from "onnxruntime-node";
-import { readConfig } from "./model/config.js";
-import { createInferenceSession } from "./model/inference.js";
-import { checkModelFolder, loadParams, ParamStore, paramShapes, requireComplete } from "./model/params.js";
-import { readSafetensors } from "./model/safetensors.js";
-import type { Device } from "./model/session.js";
-import { BertTokenizer } from "./training/tokenizer.js";
+import { readConfig } from "../model/config.js";
+import { createInferenceSession } from "./inference-graph.js";
+import { checkModelFolder, loadParams, ParamStore, paramShapes, requireComplete } from "../model/params.js";
+import { readSafetensors } from "../model/safetensors.js";
+import type { Device } from "../model/session.js";
+import { BertTokenizer } from "../text/tokenizer.js";
 
 export interface Prediction {
   token: string;

@@ -1,4 +1,4 @@
-// The custom requests and notifications between the extension (client/) and the BERT server (server/lsp.ts):
+// The custom requests and notifications between the extension (client/) and the BERT server (server/main.ts):
 // one typed definition that both sides import. Long jobs report LSP work-done progress and honour
 // $/cancelRequest; their metrics stream as `bert/metrics` notifications.
 //

@@ -1,58 +1,17 @@
 // A fine-tuned model folder in use: its task, labels and tokenizer, an eval-mode inference session, and
-// predict / evaluate over a file or a text. Also the batched forward pass the trainer's evaluation shares.
+// predict / evaluate over a file or a text.
 import * as path from "node:path";
 import type * as ort from "onnxruntime-node";
-import { readConfig, type BertConfig } from "../model/config.js";
-import { taskFromArchitectures } from "../model/heads.js";
-import { createInferenceSession } from "../model/inference.js";
+import { readConfig } from "../model/config.js";
+import { createInferenceSession } from "./inference-graph.js";
 import { checkModelFolder, loadParams, ParamStore, paramShapes, requireComplete } from "../model/params.js";
 import { readSafetensors } from "../model/safetensors.js";
 import type { Device } from "../model/session.js";
 import { exists } from "../training/run-folder.js";
-import { BertTokenizer } from "../training/tokenizer.js";
-import { DataError } from "./readers.js";
-import { collateFeatures, FINETUNE_TASKS, splitOutputs, splitWords, TASK_SPECS, type Feature, type FinetuneTask, type Prediction, type ReadTaskOptions } from "./tasks.js";
-
-/** What fine-tuning records in config.json besides HF's keys. */
-export interface TaskSettings {
-  max_length: number;
-  doc_stride?: number;
-}
-
-/** The fine-tuning task of a model folder: config.json's `finetuning_task`, else its architecture. */
-export function taskOfConfig(cfg: BertConfig, source: string): FinetuneTask {
-  const t = cfg.extra.finetuning_task;
-  if (typeof t === "string" && (FINETUNE_TASKS as readonly string[]).includes(t)) return t as FinetuneTask;
-  const head = taskFromArchitectures(cfg.architectures);
-  const byHead: Record<string, FinetuneTask> = { sequence_classification: "classify", multiple_choice: "choice", question_answering: "qa", token_classification: "ner" };
-  if (head && byHead[head]) return byHead[head];
-  throw new DataError(`${source}: not a fine-tuned model (architectures ${JSON.stringify(cfg.architectures ?? [])}); fine-tune one with \`bert-studio finetune\``);
-}
-
-export function labelsOfConfig(cfg: BertConfig): string[] {
-  return cfg.id2label ? Object.entries(cfg.id2label).sort(([a], [b]) => Number(a) - Number(b)).map(([, l]) => l) : [];
-}
-
-/**
- * Runs `features` through `forward` in batches of `batchSize` (padded per batch) and returns each
- * feature's rows of `outputs`.
- */
-export async function forwardFeatures(
-  task: FinetuneTask,
-  features: Feature[],
-  forward: (feeds: Record<string, ort.Tensor>) => Promise<Record<string, ort.Tensor>>,
-  opts: { batchSize: number; padId: number; labelled: boolean },
-): Promise<Map<Feature, Record<string, Float32Array>>> {
-  const out = new Map<Feature, Record<string, Float32Array>>();
-  const names = TASK_SPECS[task].outputs;
-  // Sorting by length keeps padding small; results are keyed by feature, so order does not matter.
-  const sorted = [...features].sort((a, b) => a.inputs[0].ids.length - b.inputs[0].ids.length);
-  for (let i = 0; i < sorted.length; i += opts.batchSize) {
-    const batch = sorted.slice(i, i + opts.batchSize);
-    splitOutputs(batch, await forward(collateFeatures(task, batch, opts.padId, opts.labelled)), names, out);
-  }
-  return out;
-}
+import { BertTokenizer } from "../text/tokenizer.js";
+import { DataError } from "../tasks/readers.js";
+import { forwardFeatures, labelsOfConfig, taskOfConfig, type TaskSettings } from "../tasks/task-config.js";
+import { splitWords, TASK_SPECS, type FinetuneTask, type Prediction, type ReadTaskOptions } from "../tasks/tasks.js";
 
 /** A model folder, or its `best/` checkpoint when it is a fine-tuning run that has one. */
 export async function resolveModelDir(dir: string): Promise<string> {

@@ -1,10 +1,10 @@
 // `bench train`: full pretraining steps (MLM + NSP forward, backward, clipping, AdamW) on random tokens.
 import * as ort from "onnxruntime-node";
-import { bertConfig, PRESETS, type BertConfig } from "./model/config.js";
-import { initParams, ParamStore, paramShapes } from "./model/params.js";
-import type { Device } from "./model/session.js";
-import { Optimizer } from "./training/optimizer.js";
-import { Rng } from "./util/rng.js";
+import { bertConfig, PRESETS, type BertConfig } from "../model/config.js";
+import { initParams, ParamStore, paramShapes } from "../model/params.js";
+import type { Device } from "../model/session.js";
+import { Optimizer } from "../training/optimizer.js";
+import { Rng } from "../util/rng.js";
 
 export interface BenchTrainOptions {
   preset: string;
@@ -137,7 +137,7 @@ export interface BenchFillMaskResult {
 
 /** Latency of one fill-mask call (tokenize, forward, top-k) on a ~20-token sentence, after warm-up. */
 export async function benchFillMask(model: string, runs: number, device: Device): Promise<BenchFillMaskResult> {
-  const { FillMask } = await import("./fill-mask.js");
+  const { FillMask } = await import("../inference/fill-mask.js");
   const t0 = performance.now();
   const fm = await FillMask.load(model, device);
   const loadMs = performance.now() - t0;

@@ -1,9 +1,9 @@
 // `bert-studio finetune | evaluate | predict`: the downstream tasks from the command line.
 import { promises as fs } from "node:fs";
 import { parseArgs } from "node:util";
-import { device, nonNegativeInt, positiveInt, positiveNumber, stopOnInterrupt, UsageError } from "./cli-args.js";
-import type { ColumnOptions } from "./tasks/readers.js";
-import { FINETUNE_TASKS, type FinetuneTask } from "./tasks/tasks.js";
+import { device, nonNegativeInt, positiveInt, positiveNumber, stopOnInterrupt, UsageError } from "./args.js";
+import type { ColumnOptions } from "../tasks/readers.js";
+import { FINETUNE_TASKS, type FinetuneTask } from "../tasks/tasks.js";
 
 export const FINETUNE_HELP = `  bert-studio finetune TASK --train FILE [--eval FILE] --model DIR --out RUN [--epochs 3 | --steps N]
       [--batch 32] [--max-length 128] [--lr 5e-5] [--schedule linear] [--warmup N] [--grad-accum K]
@@ -67,7 +67,7 @@ export async function finetuneCommand(args: string[]): Promise<number> {
   if (values.steps && values.epochs) throw new UsageError("give --epochs or --steps, not both");
   let task = positionals[0] as FinetuneTask | "auto";
   if (task === "auto") {
-    const { detectTask } = await import("./tasks/tasks.js");
+    const { detectTask } = await import("../tasks/tasks.js");
     const d = await detectTask(values.train);
     say(`task: ${d.task} (detected: ${d.why})`);
     task = d.task;
@@ -75,9 +75,9 @@ export async function finetuneCommand(args: string[]): Promise<number> {
     throw new UsageError(`unknown task ${task}; one of ${FINETUNE_TASKS.join(", ")}, auto`);
   }
   const lr = positiveNumber("lr", values.lr, 5e-5);
-  const { getScheduler } = await import("./training/schedules.js");
+  const { getScheduler } = await import("../training/schedules.js");
   getScheduler(values.schedule ?? "linear", lr, { trainingSteps: 1 }); // names a bad schedule now
-  const { finetune } = await import("./training/finetune.js");
+  const { finetune } = await import("../tasks/finetune.js");
   const controller = new AbortController();
   stopOnInterrupt(controller, say);
   const tty = process.stderr.isTTY;
@@ -120,7 +120,7 @@ export async function evaluateCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { model: { type: "string" }, data: { type: "string" }, json: { type: "boolean" }, device: { type: "string" }, ...COLUMN_OPTIONS } });
   if (!values.model) throw new UsageError("evaluate needs --model RUN");
   if (!values.data) throw new UsageError("evaluate needs --data FILE (labelled)");
-  const { TaskModel } = await import("./tasks/task-model.js");
+  const { TaskModel } = await import("../inference/task-model.js");
   const model = await TaskModel.load(values.model, device(values.device));
   let bad = 0;
   const result = await model.evaluate(values.data, { columns: columns(values), onBadRow: (m) => (++bad <= 10 ? say(m) : undefined) });
@@ -139,7 +139,7 @@ export async function predictCommand(args: string[]): Promise<number> {
   });
   if (!values.model) throw new UsageError("predict needs --model RUN");
   if (positionals.length !== 1) throw new UsageError("predict needs one FILE or TEXT");
-  const { TaskModel } = await import("./tasks/task-model.js");
+  const { TaskModel } = await import("../inference/task-model.js");
   const model = await TaskModel.load(values.model, device(values.device));
   const input = positionals[0];
   const isFile = await fs.stat(input).then((s) => s.isFile(), () => false);
