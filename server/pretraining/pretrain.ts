@@ -1,5 +1,6 @@
-// Pretraining on a folder of text: corpus → tokenizer → MLM/NSP instances → training steps, with a
-// held-out split, checkpoints (an HF folder plus optimizer and trainer state), metrics.jsonl and resume.
+// Pretraining on a folder of text: corpus → tokenizer → MLM/NSP instances, trained by the shared loop
+// (training/loop.ts) with a held-out split, checkpoints (an HF folder plus optimizer and trainer state),
+// metrics.jsonl and resume.
 import { promises as fs } from "node:fs";
 import * as ort from "onnxruntime-node";
 import { bertConfig, PRESETS, type BertConfig } from "../model/config.js";
@@ -13,6 +14,7 @@ import { Optimizer } from "../training/optimizer.js";
 import { collate, createInstances, DEFAULT_PRETRAINING, shards, type Instance, type PretrainingOptions, type SpecialIds } from "./pretraining-data.js";
 import type { TokenCorpus } from "../text/token-corpus.js";
 import { getScheduler } from "../training/schedules.js";
+import { trainLoop, type TrainingTask } from "../training/loop.js";
 import { hasRun, loadCheckpoint, MetricsLog, saveCheckpoint, withRunLock, type Metrics } from "../training/run-folder.js";
 import { BertTokenizer } from "../text/tokenizer.js";
 import { trainWordPiece, WordCounter } from "../text/vocab-trainer.js";
@@ -184,7 +186,6 @@ async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; st
   const rng = new Rng(0);
   rng.setState(state.rng);
   const log = await MetricsLog.open(o.out, resuming ? state.step : undefined);
-  const metrics: Metrics[] = [];
 
   // Held-out batches are fixed (their own seed) so evaluations are comparable across steps.
   // Enough held-out documents for 8 batches (instances hold at most seq tokens each; a few times more is plenty).
@@ -217,59 +218,47 @@ async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; st
     };
   };
 
-  const checkpoint = () => saveCheckpoint(o.out, cfg, opt, tok, { ...state, rng: rng.getState() });
-
   const batches = new BatchStream(train, data, special, o.batch, o.seed, state, rng);
-  const window = { tokens: 0, start: Date.now(), loss: 0, mlm: 0, nsp: 0, mlmLoss: 0, nspLoss: 0, n: 0, mlm_correct: 0, mlm_count: 0, nsp_correct: 0, nsp_count: 0 };
-  const runStart = Date.now();
-  const startStep = state.step;
-  let stopped = false;
-  while (state.step < o.steps) {
-    if (o.signal?.aborted) {
-      stopped = true;
-      break;
-    }
-    const micro = Array.from({ length: k }, () => batches.next());
-    const r = await opt.step(micro, schedule(state.step));
-    const feeds = micro[k - 1];
-    state.step++;
-    window.tokens += k * o.batch * o.seq;
-    window.loss += r.scalars.loss;
-    window.mlmLoss += r.scalars.mlm_loss;
-    window.nspLoss += r.scalars.nsp_loss;
-    window.n++;
-    accuracy(feeds, r.outputs, window);
-    const last = state.step === o.steps;
-    if (state.step % o.logEvery === 0 || last) {
-      const seconds = (Date.now() - window.start) / 1000;
-      const row: Metrics = {
-        step: state.step,
-        loss: window.loss / window.n,
+  const window = { mlmLoss: 0, nspLoss: 0, n: 0, mlm_correct: 0, mlm_count: 0, nsp_correct: 0, nsp_count: 0 };
+  const task: TrainingTask = {
+    nextMicroBatch: () => batches.next(),
+    accumulate: (r, feeds) => {
+      window.mlmLoss += r.scalars.mlm_loss;
+      window.nspLoss += r.scalars.nsp_loss;
+      window.n++;
+      accuracy(feeds, r.outputs, window);
+    },
+    takeMetrics: () => {
+      const m = {
         mlm_loss: window.mlmLoss / window.n,
         nsp_loss: window.nspLoss / window.n,
         mlm_acc: window.mlm_correct / Math.max(1, window.mlm_count),
         nsp_acc: window.nsp_correct / Math.max(1, window.nsp_count),
-        lr: schedule(state.step - 1),
-        tokens_per_s: window.tokens / seconds,
-        epoch: state.epoch,
       };
-      if (state.step % o.evalEvery === 0 || last) Object.assign(row, await evaluate());
-      metrics.push(row);
-      await log.write(row);
-      o.onRow?.(row);
-      const perStep = (Date.now() - runStart) / 1000 / (state.step - startStep);
-      o.onProgress?.({ step: state.step, steps: o.steps, loss: row.loss, mlm_acc: row.mlm_acc, nsp_acc: row.nsp_acc, tokens_per_s: row.tokens_per_s, eta_s: perStep * (o.steps - state.step) });
-      Object.assign(window, { tokens: 0, start: Date.now(), loss: 0, mlmLoss: 0, nspLoss: 0, n: 0, mlm_correct: 0, mlm_count: 0, nsp_correct: 0, nsp_count: 0 });
-    }
-    if (state.step % o.checkpointEvery === 0 && state.step < o.steps) {
-      await checkpoint();
-      await opt.reseed(o.seed + state.step); // a run resumed from here draws the same dropout masks
-    }
+      Object.assign(window, { mlmLoss: 0, nspLoss: 0, n: 0, mlm_correct: 0, mlm_count: 0, nsp_correct: 0, nsp_count: 0 });
+      return m;
+    },
+    epoch: () => state.epoch,
+    evaluate,
+    checkpoint: () => saveCheckpoint(o.out, cfg, opt, tok, { ...state, rng: rng.getState() }),
+  };
+  try {
+    return await trainLoop(opt, task, state, log, {
+      steps: o.steps,
+      accumulationSteps: k,
+      logEvery: o.logEvery,
+      evalEvery: o.evalEvery,
+      checkpointEvery: o.checkpointEvery,
+      schedule,
+      seed: o.seed,
+      signal: o.signal,
+      onRow: o.onRow,
+      onProgress: ({ step, steps, row, eta_s }) => o.onProgress?.({ step, steps, loss: row.loss, mlm_acc: row.mlm_acc, nsp_acc: row.nsp_acc, tokens_per_s: row.tokens_per_s, eta_s }),
+    });
+  } finally {
+    await opt.release();
+    await evalSession.release();
   }
-  await checkpoint();
-  await opt.release();
-  await evalSession.release();
-  return { metrics, stopped, step: state.step };
 }
 
 /** Where a BatchStream is: epoch, shard of the epoch, next instance of the shard. */

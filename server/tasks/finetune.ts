@@ -1,7 +1,7 @@
 // Fine-tuning on a labelled file: the encoder from a pretrained run or an HF folder (tensors matched by
-// name, with a report), a new task head, the training loop of pretraining (schedule, warmup, accumulation,
-// checkpoints, exact resume, cancel, metrics.jsonl + TensorBoard), evaluation each epoch or every N steps,
-// and the best checkpoint by the task's main metric kept in RUN/best.
+// name, with a report), a new task head, trained by the shared loop (training/loop.ts: schedule, warmup,
+// accumulation, checkpoints, exact resume, cancel, metrics.jsonl + TensorBoard) with this file's batches,
+// evaluation each epoch or every N steps, and the best checkpoint by the task's main metric kept in RUN/best.
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import * as ort from "onnxruntime-node";
@@ -16,6 +16,7 @@ import { DataError } from "./readers.js";
 import { TASK_SPECS, collateFeatures, type Feature, type FinetuneTask } from "./tasks.js";
 import { Rng } from "../util/rng.js";
 import { Optimizer } from "../training/optimizer.js";
+import { trainLoop, type TrainingTask } from "../training/loop.js";
 import { hasRun, loadCheckpoint, MetricsLog, saveCheckpoint, saveModel, withRunLock, type Metrics } from "../training/run-folder.js";
 import { getScheduler } from "../training/schedules.js";
 import { BertTokenizer } from "../text/tokenizer.js";
@@ -206,46 +207,37 @@ async function train(o: FinetuneOptions): Promise<{ metrics: Metrics[]; stopped:
     }
   };
 
-  const metrics: Metrics[] = [];
-  const window = { loss: 0, n: 0, tokens: 0, start: Date.now() };
-  const runStart = Date.now();
-  const startStep = state.step;
-  let stopped = false;
-  while (state.step < steps) {
-    if (o.signal?.aborted) {
-      stopped = true;
-      break;
-    }
-    const micro = Array.from({ length: k }, () => collateFeatures(o.task, nextBatch(), tok.padId, true));
-    const r = await opt.step(micro, schedule(state.step));
-    state.step++;
-    window.loss += r.scalars.loss;
-    window.n++;
-    window.tokens += micro.reduce((n, f) => n + f.input_ids.data.length, 0);
-    const last = state.step === steps;
-    const evalNow = state.step % evalEvery === 0 || last;
-    if (state.step % o.logEvery === 0 || evalNow) {
-      const row: Metrics = { step: state.step, loss: window.loss / window.n, lr: schedule(state.step - 1), tokens_per_s: window.tokens / ((Date.now() - window.start) / 1000), epoch: state.epoch + state.batchInEpoch / stepsPerEpoch / k };
-      if (evalNow) Object.assign(row, await evaluate());
-      metrics.push(row);
-      await log.write(row);
-      o.onRow?.(row);
+  const task: TrainingTask = {
+    nextMicroBatch: () => collateFeatures(o.task, nextBatch(), tok.padId, true),
+    accumulate: () => undefined, // the loss is the loop's; task metrics come from evaluation
+    takeMetrics: () => ({}),
+    epoch: () => state.epoch + state.batchInEpoch / stepsPerEpoch / k,
+    evaluate,
+    checkpoint: () => saveCheckpoint(o.out, cfg, opt, tok, state),
+    afterRow: async (row) => {
       const main = row[`eval_${spec.mainMetric}`];
       if (main !== undefined && (state.best === undefined || main > state.best.value)) {
         state.best = { step: state.step, metric: spec.mainMetric, value: main };
         await saveModel(path.join(o.out, "best"), cfg, opt.params, tok, state.step);
       }
-      const perStep = (Date.now() - runStart) / 1000 / (state.step - startStep);
-      o.onProgress?.({ step: state.step, steps, loss: row.loss, eta_s: perStep * (steps - state.step), metrics: evalNow ? row : undefined });
-      Object.assign(window, { loss: 0, n: 0, tokens: 0, start: Date.now() });
-    }
-    if (state.step % checkpointEvery === 0 && state.step < steps) {
-      await saveCheckpoint(o.out, cfg, opt, tok, state);
-      await opt.reseed(o.seed + state.step); // a run resumed from here draws the same dropout masks
-    }
+    },
+  };
+  try {
+    const r = await trainLoop(opt, task, state, log, {
+      steps,
+      accumulationSteps: k,
+      logEvery: o.logEvery,
+      evalEvery,
+      checkpointEvery,
+      schedule,
+      seed: o.seed,
+      signal: o.signal,
+      onRow: o.onRow,
+      onProgress: ({ step, row, eta_s, evaluated }) => o.onProgress?.({ step, steps, loss: row.loss, eta_s, metrics: evaluated ? row : undefined }),
+    });
+    return { ...r, best: state.best };
+  } finally {
+    await opt.release();
+    await evalSession?.release();
   }
-  await saveCheckpoint(o.out, cfg, opt, tok, state);
-  await opt.release();
-  await evalSession?.release();
-  return { metrics, stopped, step: state.step, best: state.best };
 }
