@@ -5,14 +5,14 @@ import { randomBytes } from "node:crypto";
 import * as path from "node:path";
 import * as vscode from "vscode";
 import type { MetricsEvent } from "../common/protocol.js";
+import { appendRow, type MetricRow, type ProgressMessage } from "../common/webview.js";
 
 export const VIEW_TYPE = "bertStudio.progress";
-type Row = Record<string, number>;
 
 export class ProgressView {
   private panel: vscode.WebviewPanel | undefined;
   /** Rows by run name, as streamed since activation. */
-  private readonly live = new Map<string, Row[]>();
+  private readonly live = new Map<string, MetricRow[]>();
 
   constructor(private readonly context: vscode.ExtensionContext) {}
 
@@ -34,10 +34,8 @@ export class ProgressView {
   /** Adds a streamed row and draws it. */
   add(e: MetricsEvent): void {
     const run = path.basename(e.out);
-    const rows = this.live.get(run) ?? this.live.set(run, []).get(run)!;
-    if (rows.length && rows[rows.length - 1].step >= e.row.step) rows.splice(rows.findIndex((r) => r.step >= e.row.step)); // a resumed run rewrites its tail
-    rows.push(e.row);
-    void this.panel?.webview.postMessage({ type: "row", run, row: e.row });
+    appendRow(this.live.get(run) ?? this.live.set(run, []).get(run)!, e.row);
+    this.post({ type: "row", run, row: e.row });
   }
 
   private async attach(panel: vscode.WebviewPanel): Promise<void> {
@@ -48,12 +46,16 @@ export class ProgressView {
     panel.onDidDispose(() => (this.panel = undefined));
     const runs = await this.readRuns();
     for (const [run, rows] of this.live) runs[run] = rows;
-    await panel.webview.postMessage({ type: "load", runs });
+    this.post({ type: "load", runs });
+  }
+
+  private post(message: ProgressMessage): void {
+    void this.panel?.webview.postMessage(message);
   }
 
   /** metrics.jsonl of every run under the workspace folders' .bert-studio/runs. */
-  private async readRuns(): Promise<Record<string, Row[]>> {
-    const runs: Record<string, Row[]> = {};
+  private async readRuns(): Promise<Record<string, MetricRow[]>> {
+    const runs: Record<string, MetricRow[]> = {};
     for (const folder of vscode.workspace.workspaceFolders ?? []) {
       const root = vscode.Uri.joinPath(folder.uri, ".bert-studio", "runs");
       const entries = await vscode.workspace.fs.readDirectory(root).then(undefined, () => [] as [string, vscode.FileType][]);
@@ -62,7 +64,7 @@ export class ProgressView {
         const text = await vscode.workspace.fs.readFile(vscode.Uri.joinPath(root, name, "metrics.jsonl")).then((b) => Buffer.from(b).toString("utf8"), () => "");
         const rows = text.split("\n").flatMap((l) => {
           try {
-            return l.trim() ? [JSON.parse(l) as Row] : [];
+            return l.trim() ? [JSON.parse(l) as MetricRow] : [];
           } catch {
             return [];
           }

@@ -2,10 +2,10 @@
 // against step, one line per run and metric, drawn with uPlot in the theme's colours. The runs are kept
 // in the webview state, so hiding the panel or reloading the window shows the same curves.
 import uPlot from "uplot";
+import { appendRow, type MetricRow, type ProgressMessage } from "../common/webview.js";
 
-type Row = Record<string, number>;
 interface ViewState {
-  runs: Record<string, Row[]>;
+  runs: Record<string, MetricRow[]>;
 }
 declare function acquireVsCodeApi(): { getState(): ViewState | undefined; setState(s: ViewState): void };
 
@@ -71,15 +71,12 @@ function redraw(): void {
   }
 }
 
-window.addEventListener("message", (e: MessageEvent<{ type: string; run?: string; row?: Row; runs?: Record<string, Row[]> }>) => {
+window.addEventListener("message", (e: MessageEvent<ProgressMessage>) => {
   const msg = e.data;
-  if (msg.type === "load" && msg.runs) {
+  if (msg.type === "load") {
     for (const [run, rows] of Object.entries(msg.runs)) state.runs[run] = rows;
-  } else if (msg.type === "row" && msg.run && msg.row) {
-    const rows = (state.runs[msg.run] ??= []);
-    const keep = rows.findIndex((r) => r.step >= msg.row!.step);
-    if (keep >= 0) rows.splice(keep);
-    rows.push(msg.row);
+  } else if (msg.type === "row") {
+    appendRow((state.runs[msg.run] ??= []), msg.row);
   } else return;
   vscode.setState(state);
   redraw();
