@@ -204,7 +204,7 @@ async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; st
       sum.loss += Number(out.loss.data[0]);
       sum.mlm_loss += Number(out.mlm_loss.data[0]);
       sum.nsp_loss += Number(out.nsp_loss.data[0]);
-      accuracy(feeds, out, sum);
+      addHits(feeds, out, sum);
       n++;
     }
     if (n === 0) return {};
@@ -226,7 +226,7 @@ async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; st
       window.mlmLoss += r.scalars.mlm_loss;
       window.nspLoss += r.scalars.nsp_loss;
       window.n++;
-      accuracy(feeds, r.outputs, window);
+      addHits(feeds, r.outputs, window);
     },
     takeMetrics: () => {
       const m = {
@@ -331,7 +331,7 @@ export class BatchStream {
 }
 
 /** Adds MLM and NSP hits of a batch (predictions from the graph's ArgMax outputs) to `acc`. */
-function accuracy(
+function addHits(
   feeds: Record<string, ort.Tensor>,
   out: Record<string, ort.Tensor>,
   acc: { mlm_correct: number; mlm_count: number; nsp_correct: number; nsp_count: number },

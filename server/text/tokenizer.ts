@@ -176,13 +176,4 @@ export class BertTokenizer {
   idToToken(id: number): string {
     return this.vocab[id] ?? "[UNK]";
   }
-
-  tokenToId(token: string): number | undefined {
-    const id = this.tok.tokenToId(token);
-    return id === null ? undefined : id;
-  }
-
-  decode(ids: number[]): Promise<string> {
-    return this.tok.decode(ids, true);
-  }
 }

@@ -207,7 +207,7 @@ function axesOf(g: Graph, n: Node): number[] {
 }
 
 /** Ops whose inputs never carry gradients (integer, boolean, shape computations). */
-const NON_DIFFERENTIABLE = new Set(["Shape", "Equal", "Greater", "Not", "ArgMax", "Range", "ConstantOfShape", "ReduceMax", "RandomUniformLike"]);
+const NON_DIFFERENTIABLE = new Set(["Shape", "Equal", "Greater", "Not", "ArgMax", "Range", "ConstantOfShape", "RandomUniformLike"]);
 
 /**
  * Appends the backward pass of `loss` (a scalar or a tensor seeded with `seed`) and returns d loss / d x

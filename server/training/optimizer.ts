@@ -127,8 +127,9 @@ export class Optimizer {
   }
 
   /**
-   * Restarts the sessions with dropout seeded by `seed`. ONNX Runtime's Dropout draws from a generator
-   * that lives in the session, so its state cannot be saved; a trainer that reseeds at every checkpoint
+   * Restarts the sessions with dropout seeded by `seed`. Dropout's masks come from RandomUniformLike nodes
+   * (seeded per node from `seed`) whose generators live in the session, so their state cannot be saved; a
+   * trainer that reseeds at every checkpoint
    * (seed derived from the step) makes a run resumed from a checkpoint draw the same masks as the
    * uninterrupted run.
    */
