@@ -6,13 +6,11 @@ import * as path from "node:path";
 import * as vscode from "vscode";
 import { State } from "vscode-languageclient/node";
 import * as P from "../common/protocol.js";
+import { PRESET_NAMES } from "../common/settings.js";
+import { config } from "./config.js";
 import type { Extension } from "./extension.js";
 
 const RUNS = path.join(".bert-studio", "runs");
-
-function setting<T>(key: string, fallback: T): T {
-  return vscode.workspace.getConfiguration("bertStudio").get<T>(key, fallback);
-}
 
 function runsFolder(folder: vscode.WorkspaceFolder): string {
   return path.join(folder.uri.fsPath, RUNS);
@@ -108,7 +106,7 @@ function waitForRunning(ext: Extension): Promise<void> {
 async function pretrainCommand(ext: Extension, opts: { preset?: string; resume?: boolean; replace?: boolean } = {}): Promise<P.JobResult | undefined> {
   const folder = await pickFolder();
   if (!folder) return undefined;
-  const presets = ["tiny", "small", "base"].map((p) => ({ label: p, description: p === setting("preset", "tiny") ? "(setting)" : "" }));
+  const presets = PRESET_NAMES.map((p) => ({ label: p, description: p === config.preset ? "(setting)" : "" }));
   const outOf = (preset: string) => path.join(runsFolder(folder), `pretrain-${preset}`);
   const items: (vscode.QuickPickItem & { preset: string; resume: boolean })[] = [];
   for (const p of presets) {
@@ -119,22 +117,21 @@ async function pretrainCommand(ext: Extension, opts: { preset?: string; resume?:
   const pick = opts.preset ? { preset: opts.preset, resume: !!opts.resume } : await vscode.window.showQuickPick(items, { placeHolder: "BERT preset to pretrain on this workspace" });
   if (!pick) return undefined;
   const out = outOf(pick.preset);
-  const vocab = setting<string>("vocab", "");
   const params: P.PretrainParams = {
     folder: folder.uri.fsPath,
     out,
     preset: pick.preset as P.PretrainParams["preset"],
-    steps: setting("steps", 1000),
-    batch: setting("batch", 32),
-    seq: setting("seq", 128),
-    lr: setting("lr", 1e-3),
-    schedule: setting("schedule", "linear"),
-    device: setting("device", "cpu"),
-    vocab: vocab || undefined,
-    trainVocab: setting("vocabSize", 8000),
-    include: setting<string[]>("include", []),
-    exclude: setting<string[]>("exclude", []),
-    maxFileMb: setting("maxFileMb", 50),
+    steps: config.steps,
+    batch: config.batch,
+    seq: config.seq,
+    lr: config.lr,
+    schedule: config.schedule,
+    device: config.device,
+    vocab: config.vocab,
+    trainVocab: config.vocabSize,
+    include: config.include,
+    exclude: config.exclude,
+    maxFileMb: config.maxFileMb,
     resume: pick.resume,
   };
   ext.progress.show();
@@ -208,12 +205,12 @@ async function finetuneCommand(ext: Extension, uri?: vscode.Uri, taskArg?: P.Fin
     train: file,
     model: status.model,
     out,
-    epochs: setting("finetune.epochs", 3),
-    batch: setting("batch", 32),
-    maxLength: setting("finetune.maxLength", pick.task === "qa" ? 384 : 128),
-    lr: setting("finetune.lr", 5e-5),
-    schedule: setting("schedule", "linear"),
-    device: setting("device", "cpu"),
+    epochs: config.finetuneEpochs,
+    batch: config.batch,
+    maxLength: config.finetuneMaxLength(pick.task),
+    lr: config.finetuneLr,
+    schedule: config.schedule,
+    device: config.device,
     resume: false,
   };
   ext.progress.show();
@@ -240,7 +237,7 @@ async function fillMaskCommand(ext: Extension): Promise<boolean> {
   await ext.ready();
   let result: P.FillMaskResult;
   try {
-    result = await ext.client.sendRequest(P.FillMask, { text, topK: setting("inline.topK", 5) });
+    result = await ext.client.sendRequest(P.FillMask, { text, topK: config.inlineTopK });
   } catch (e) {
     showError(e);
     return false;

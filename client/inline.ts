@@ -8,6 +8,7 @@
 import * as vscode from "vscode";
 import { State } from "vscode-languageclient/node";
 import * as P from "../common/protocol.js";
+import { config } from "./config.js";
 import type { Extension } from "./extension.js";
 
 const MASK = "[MASK]";
@@ -25,8 +26,7 @@ export function maskAt(line: string, character: number): { start: number; index:
 
 async function predict(ext: Extension, line: string, index: number, token: vscode.CancellationToken): Promise<{ token: string; score: number }[] | undefined> {
   if (ext.client.state !== State.Running) return undefined;
-  const topK = vscode.workspace.getConfiguration("bertStudio").get("inline.topK", 5);
-  const r = await ext.client.sendRequest(P.FillMask, { text: line, topK }, token).catch(() => undefined);
+  const r = await ext.client.sendRequest(P.FillMask, { text: line, topK: config.inlineTopK }, token).catch(() => undefined);
   return r?.masks[index];
 }
 
@@ -41,10 +41,9 @@ function sleep(ms: number, token: vscode.CancellationToken): Promise<boolean> {
 }
 
 export function registerInline(ext: Extension): void {
-  const enabled = () => vscode.workspace.getConfiguration("bertStudio").get("inline.enabled", true);
   const inline: vscode.InlineCompletionItemProvider = {
     async provideInlineCompletionItems(document, position, _context, token) {
-      if (!enabled()) return undefined;
+      if (!config.inlineEnabled) return undefined;
       const line = document.lineAt(position.line).text;
       const at = maskAt(line, position.character);
       if (!at || !(await sleep(DEBOUNCE_MS, token))) return undefined;

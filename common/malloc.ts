@@ -1,5 +1,6 @@
 // glibc malloc settings for processes that train. glibc reads them only at start-up, so the CLI re-runs
-// itself with them (bin/bert-studio.js) and the extension starts its server with them.
+// itself with them (bin/bert-studio.js), the extension starts its server with them, and the server starts
+// each job's process with them (server/jobs.ts).
 //
 // Measured training BERT-Base B8 T128 and the small preset B32 T128 (2 cores, AMD EPYC, glibc 2.36,
 // Node 20; peak RSS of BERT-Base in brackets):
@@ -16,7 +17,7 @@
 //   ~180 ms to under 25 ms), 17% more tokens/s on both presets [2.68 GB, but kept until the process exits].
 const HUGE_PAGES = ["glibc.malloc.hugetlb=1", "glibc.malloc.top_pad=67108864"];
 export const MALLOC_TUNABLES = {
-  /** For a process that trains and exits (the CLI). */
+  /** For a process that trains and exits (the CLI, a job's process). */
   batch: [...HUGE_PAGES, "glibc.malloc.mmap_max=0", "glibc.malloc.trim_threshold=4294967296"].join(":"),
   /** For a process that lives on after training (the extension's server). */
   resident: [...HUGE_PAGES, "glibc.malloc.mmap_threshold=33554432"].join(":"),
@@ -28,4 +29,20 @@ export function mallocEnv(env: NodeJS.ProcessEnv, profile: MallocProfile, platfo
   const current = env.GLIBC_TUNABLES ?? "";
   if (platform !== "linux" || current.includes("glibc.malloc.")) return undefined;
   return { ...env, GLIBC_TUNABLES: [current, MALLOC_TUNABLES[profile]].filter(Boolean).join(":") };
+}
+
+/**
+ * The environment for a process that `profile` suits, started from one that runs with profile `from`
+ * (set by mallocEnv): `from`'s tunables are replaced by `profile`'s. The extension's server runs
+ * "resident"; the job processes it forks train and exit, so they get "batch", as the CLI does. Undefined
+ * where mallocEnv leaves `env` alone.
+ */
+export function switchMallocEnv(env: NodeJS.ProcessEnv, from: MallocProfile, profile: MallocProfile, platform: NodeJS.Platform = process.platform): NodeJS.ProcessEnv | undefined {
+  const current = env.GLIBC_TUNABLES ?? "";
+  const theirs = MALLOC_TUNABLES[from];
+  if (current !== theirs && !current.endsWith(`:${theirs}`)) return mallocEnv(env, profile, platform);
+  const rest = current.slice(0, current.length - theirs.length).replace(/:$/, "");
+  const base: NodeJS.ProcessEnv = { ...env, GLIBC_TUNABLES: rest };
+  if (!rest) delete base.GLIBC_TUNABLES;
+  return mallocEnv(base, profile, platform) ?? base;
 }

@@ -113,7 +113,8 @@ export interface StatusResult {
   model: string | undefined;
   /** The server's process id. */
   pid: number;
-  jobs: { id: string; kind: "pretrain" | "finetune"; out: string; step: number; steps: number; loss?: number }[];
+  /** Running jobs; each trains in a process of its own (`pid`, once it has started). */
+  jobs: { id: string; kind: "pretrain" | "finetune"; out: string; step: number; steps: number; loss?: number; pid?: number }[];
 }
 
 export interface ModelInfo {

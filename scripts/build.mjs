@@ -1,6 +1,6 @@
 // Bundles with esbuild: the command line (dist/cli.js, and dist/malloc.js for bin/), the BERT server
-// (dist/server.js), the extension (dist/extension.js, `vscode` external) and the progress webview
-// (dist/media/). Native modules stay external.
+// (dist/server.js) and the process it forks for each training job (dist/job.js), the extension
+// (dist/extension.js, `vscode` external) and the progress webview (dist/media/). Native modules stay external.
 import { createHash } from "node:crypto";
 import { copyFileSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { build } from "esbuild";
@@ -17,7 +17,7 @@ const node = { bundle: true, platform: "node", target: "node20", format: "cjs", 
 await Promise.all([
   build({
     ...node,
-    entryPoints: { cli: "server/cli/cli.ts", server: "server/main.ts", malloc: "common/malloc.ts" },
+    entryPoints: { cli: "server/cli/cli.ts", server: "server/main.ts", job: "server/job-process.ts", malloc: "common/malloc.ts" },
     outdir: "dist",
     external: ["onnxruntime-node", "tokenizers"],
     define: { BERT_STUDIO_SOURCE_SHA256: JSON.stringify(sourceHashes) },

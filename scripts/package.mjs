@@ -28,6 +28,7 @@ writeFileSync(
     "!LICENSE",
     "!dist/extension.js",
     "!dist/server.js",
+    "!dist/job.js",
     "!dist/cli.js",
     "!dist/media/**",
     "!syntaxes/**",

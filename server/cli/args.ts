@@ -1,12 +1,18 @@
 // Command-line argument helpers shared by the CLI's commands: one error type, typed option readers.
+import { settingDefault } from "../../common/settings.js";
 import { DEVICES, type Device } from "../model/session.js";
 
 export class UsageError extends Error {}
 
 export function device(value: string | undefined): Device {
-  const d = (value ?? "cpu") as Device;
+  const d = (value ?? settingDefault("device")) as Device;
   if (!DEVICES.includes(d)) throw new UsageError(`--device must be one of ${DEVICES.join(", ")}, got ${value}`);
   return d;
+}
+
+/** A default as help text writes it: 1e-3, 5e-5, 128. */
+export function shown(n: number): string {
+  return n !== 0 && Math.abs(n) < 0.01 ? n.toExponential() : String(n);
 }
 
 export function nonNegativeInt(name: string, v: string): number {

@@ -1,7 +1,9 @@
 // `bert-studio`: the engine without an editor.
 import { parseArgs } from "node:util";
-import { device, nonNegativeInt, positiveInt, stopOnInterrupt, UsageError } from "./args.js";
+import { fillMaskDefaults, MB, pretrainDefaults as D, PRESET_NAMES, settingDefault } from "../../common/settings.js";
+import { device, nonNegativeInt, positiveInt, positiveNumber, shown, stopOnInterrupt, UsageError } from "./args.js";
 import { evaluateCommand, FINETUNE_HELP, finetuneCommand, predictCommand } from "./tasks.js";
+import { exportCommand, importCommand, MODELS_HELP } from "./models.js";
 
 const HELP = `bert-studio — train and run BERT on ONNX Runtime
 
@@ -31,11 +33,14 @@ Usage:
       MLM + NSP pretraining on the text files of DIR. RUN becomes an HF folder (config.json,
       model.safetensors, vocab.txt, tokenizer.json) plus optimizer.safetensors,
       trainer_state.json and metrics.jsonl. Ctrl-C stops after the current step, saving.
-  bert-studio fill-mask --model RUN "text with [MASK]" [--top-k 5] [--json]
+      Defaults: --preset ${D.preset} --steps ${D.steps} --batch ${D.batch} --seq ${D.seq} --lr ${shown(D.lr)} --schedule ${D.schedule},
+      --warmup ${Math.round(D.warmupFraction * 100)}% of the steps, --eval-every and --checkpoint-every a tenth of the steps
+      (at least ${D.evalEvery(0)}, at most ${D.evalEvery(Infinity)}), --seed ${D.seed}, --max-file-mb ${D.maxFileMb}; metrics every ${D.logEvery} steps.
+  bert-studio fill-mask --model RUN "text with [MASK]" [--top-k ${fillMaskDefaults.topK}] [--json]
       Ranked tokens with probabilities for each [MASK].
-${FINETUNE_HELP}
+${FINETUNE_HELP}${MODELS_HELP}
 Options:
-  --device cpu|webgpu|cuda|auto   execution provider (default cpu; falls back to CPU with a message)
+  --device cpu|webgpu|cuda|auto   execution provider (default ${settingDefault("device")}; falls back to CPU with a message)
   -h, --help                      this help
 `;
 
@@ -177,16 +182,17 @@ async function pretrainCommand(args: string[]): Promise<number> {
   if (!values.out) throw new UsageError("pretrain needs --out RUN (the run folder)");
   if (values.vocab && values["train-vocab"]) throw new UsageError("give --vocab FILE or --train-vocab SIZE, not both");
   if (!values.vocab && !values["train-vocab"] && !values.resume) throw new UsageError("pretrain needs --vocab FILE (a WordPiece vocab.txt) or --train-vocab SIZE");
-  const preset = values.preset ?? "tiny";
-  if (!["tiny", "small", "base"].includes(preset)) throw new UsageError(`--preset must be tiny, small or base, got ${preset}`);
-  const lr = values.lr === undefined ? 1e-3 : Number(values.lr);
-  if (!(lr > 0)) throw new UsageError(`--lr must be a positive number, got ${values.lr}`);
+  const preset = values.preset ?? D.preset;
+  if (!(PRESET_NAMES as readonly string[]).includes(preset)) throw new UsageError(`--preset must be ${PRESET_NAMES.join(", ")}, got ${preset}`);
+  const lr = positiveNumber("lr", values.lr, D.lr);
   const dropout = values.dropout === undefined ? undefined : Number(values.dropout);
   if (dropout !== undefined && !(dropout >= 0 && dropout < 1)) throw new UsageError(`--dropout must be in [0, 1), got ${values.dropout}`);
   if (values.steps && values.epochs) throw new UsageError("give --steps or --epochs, not both");
-  const steps = positiveInt("steps", values.steps, 1000);
+  // With --epochs only the trainer knows the steps; until it applies the cadence rule itself, the cadences follow --steps.
+  const steps = positiveInt("steps", values.steps, D.steps);
+  const schedule = values.schedule ?? D.schedule;
   const { getScheduler } = await import("../training/schedules.js");
-  getScheduler(values.schedule ?? "linear", lr, { trainingSteps: steps }); // names a bad schedule now
+  getScheduler(schedule, lr, { trainingSteps: steps }); // names a bad schedule now
   const { pretrain } = await import("../pretraining/pretrain.js");
   const controller = new AbortController();
   stopOnInterrupt(controller, (m) => process.stderr.write(`${m}\n`));
@@ -199,25 +205,25 @@ async function pretrainCommand(args: string[]): Promise<number> {
     preset: preset as "tiny",
     steps,
     epochs: values.epochs === undefined ? undefined : positiveInt("epochs", values.epochs, 0),
-    batch: positiveInt("batch", values.batch, 32),
-    seq: positiveInt("seq", values.seq, 128),
+    batch: positiveInt("batch", values.batch, D.batch),
+    seq: positiveInt("seq", values.seq, D.seq),
     lr,
-    schedule: values.schedule ?? "linear",
+    schedule,
     warmupSteps: values.warmup === undefined ? undefined : nonNegativeInt("warmup", values.warmup),
-    seed: values.seed === undefined ? 42 : Number(values.seed),
-    evalEvery: positiveInt("eval-every", values["eval-every"], 100),
-    checkpointEvery: positiveInt("checkpoint-every", values["checkpoint-every"], 500),
-    logEvery: 10,
+    seed: values.seed === undefined ? D.seed : Number(values.seed),
+    evalEvery: positiveInt("eval-every", values["eval-every"], D.evalEvery(steps)),
+    checkpointEvery: positiveInt("checkpoint-every", values["checkpoint-every"], D.checkpointEvery(steps)),
+    logEvery: D.logEvery,
     resume: !!values.resume,
     device: device(values.device),
     cased: !!values.cased,
-    heldOut: 0.05,
-    accumulationSteps: positiveInt("grad-accum", values["grad-accum"], 1),
+    heldOut: D.heldOut,
+    accumulationSteps: positiveInt("grad-accum", values["grad-accum"], D.accumulationSteps),
     wholeWordMask: !!values["whole-word-mask"],
     dropout,
     include: values.include,
     exclude: values.exclude,
-    maxFileBytes: positiveInt("max-file-mb", values["max-file-mb"], 50) * 1024 * 1024,
+    maxFileBytes: positiveInt("max-file-mb", values["max-file-mb"], D.maxFileMb) * MB,
     signal: controller.signal,
     onMessage: (m) => process.stderr.write(`${m}\n`),
     onProgress: (p) => {
@@ -236,7 +242,7 @@ async function fillMaskCommand(args: string[]): Promise<number> {
   if (positionals.length === 0) throw new UsageError('fill-mask needs a text with [MASK], e.g. "the [MASK] of france"');
   const { FillMask } = await import("../inference/fill-mask.js");
   const fm = await FillMask.load(values.model, device(values.device));
-  const k = positiveInt("top-k", values["top-k"], 5);
+  const k = positiveInt("top-k", values["top-k"], fillMaskDefaults.topK);
   for (const text of positionals) {
     const preds = await fm.predict(text, k);
     if (values.json) process.stdout.write(JSON.stringify({ text, masks: preds }) + "\n");
@@ -272,6 +278,10 @@ export async function main(argv: string[]): Promise<number> {
       return evaluateCommand(rest);
     case "predict":
       return predictCommand(rest);
+    case "import":
+      return importCommand(rest);
+    case "export":
+      return exportCommand(rest);
     default:
       throw new UsageError(`unknown command ${command}`);
   }

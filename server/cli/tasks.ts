@@ -1,14 +1,17 @@
 // `bert-studio finetune | evaluate | predict`: the downstream tasks from the command line.
 import { promises as fs } from "node:fs";
 import { parseArgs } from "node:util";
-import { device, nonNegativeInt, positiveInt, positiveNumber, stopOnInterrupt, UsageError } from "./args.js";
+import { finetuneDefaults as D } from "../../common/settings.js";
+import { device, nonNegativeInt, positiveInt, positiveNumber, shown, stopOnInterrupt, UsageError } from "./args.js";
 import type { ColumnOptions } from "../tasks/readers.js";
 import { FINETUNE_TASKS, type FinetuneTask } from "../tasks/tasks.js";
 
-export const FINETUNE_HELP = `  bert-studio finetune TASK --train FILE [--eval FILE] --model DIR --out RUN [--epochs 3 | --steps N]
-      [--batch 32] [--max-length 128] [--lr 5e-5] [--schedule linear] [--warmup N] [--grad-accum K]
+export const FINETUNE_HELP = `  bert-studio finetune TASK --train FILE [--eval FILE] --model DIR --out RUN [--epochs ${D.epochs} | --steps N]
+      [--batch ${D.batch}] [--max-length ${D.maxLength}] [--lr ${shown(D.lr)}] [--schedule ${D.schedule}] [--warmup N] [--grad-accum K]
       [--eval-every N] [--checkpoint-every N] [--seed S] [--resume] [--device D] [--doc-stride N]
       [--text-column C] [--pair-column C] [--label-column C] [--no-header] [--save-init DIR]
+      Defaults as shown, --max-length ${D.qaMaxLength} for qa, --warmup ${Math.round(D.warmupFraction * 100)}% of the steps, --eval-every and
+      --checkpoint-every once per epoch, --seed ${D.seed}; metrics every ${D.logEvery} steps.
       TASK: classify (text, label), pair (two texts, label), choice (SWAG CSV), qa (SQuAD v1.1 JSON),
       ner (CoNLL columns or one character per line), or auto (detected from --train, and said).
       The encoder comes from DIR (a pretrain run or an HF folder); the head is new. RUN is an HF folder
@@ -74,9 +77,10 @@ export async function finetuneCommand(args: string[]): Promise<number> {
   } else if (!(FINETUNE_TASKS as readonly string[]).includes(task)) {
     throw new UsageError(`unknown task ${task}; one of ${FINETUNE_TASKS.join(", ")}, auto`);
   }
-  const lr = positiveNumber("lr", values.lr, 5e-5);
+  const lr = positiveNumber("lr", values.lr, D.lr);
+  const schedule = values.schedule ?? D.schedule;
   const { getScheduler } = await import("../training/schedules.js");
-  getScheduler(values.schedule ?? "linear", lr, { trainingSteps: 1 }); // names a bad schedule now
+  getScheduler(schedule, lr, { trainingSteps: 1 }); // names a bad schedule now
   const { finetune } = await import("../tasks/finetune.js");
   const controller = new AbortController();
   stopOnInterrupt(controller, say);
@@ -87,19 +91,19 @@ export async function finetuneCommand(args: string[]): Promise<number> {
     eval: values.eval,
     model: values.model,
     out: values.out,
-    epochs: positiveInt("epochs", values.epochs, 3),
+    epochs: positiveInt("epochs", values.epochs, D.epochs),
     steps: values.steps === undefined ? undefined : positiveInt("steps", values.steps, 0),
-    batch: positiveInt("batch", values.batch, 32),
-    maxLength: positiveInt("max-length", values["max-length"], task === "qa" ? 384 : 128),
+    batch: positiveInt("batch", values.batch, D.batch),
+    maxLength: positiveInt("max-length", values["max-length"], D.maxLengthFor(task)),
     docStride: values["doc-stride"] === undefined ? undefined : positiveInt("doc-stride", values["doc-stride"], 0),
     lr,
-    schedule: values.schedule ?? "linear",
+    schedule,
     warmupSteps: values.warmup === undefined ? undefined : nonNegativeInt("warmup", values.warmup),
-    accumulationSteps: positiveInt("grad-accum", values["grad-accum"], 1),
+    accumulationSteps: positiveInt("grad-accum", values["grad-accum"], D.accumulationSteps),
     evalEvery: values["eval-every"] === undefined ? undefined : positiveInt("eval-every", values["eval-every"], 0),
     checkpointEvery: values["checkpoint-every"] === undefined ? undefined : positiveInt("checkpoint-every", values["checkpoint-every"], 0),
-    logEvery: 10,
-    seed: values.seed === undefined ? 42 : Number(values.seed),
+    logEvery: D.logEvery,
+    seed: values.seed === undefined ? D.seed : Number(values.seed),
     resume: !!values.resume,
     device: device(values.device),
     columns: columns(values),

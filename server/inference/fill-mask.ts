@@ -1,10 +1,7 @@
 // Fill-mask: the top-k tokens for every [MASK] of a text, from a run folder or an HF model folder.
-import * as path from "node:path";
 import * as ort from "onnxruntime-node";
-import { readConfig } from "../model/config.js";
 import { createInferenceSession } from "./inference-graph.js";
-import { checkModelFolder, loadParams, ParamStore, paramShapes, requireComplete } from "../model/params.js";
-import { readSafetensors } from "../model/safetensors.js";
+import { loadModelFolder } from "../model/folder.js";
 import type { Device } from "../model/session.js";
 import { BertTokenizer } from "../text/tokenizer.js";
 
@@ -23,12 +20,7 @@ export class FillMask {
   ) {}
 
   static async load(dir: string, device: Device = "cpu"): Promise<FillMask> {
-    const cfg = await readConfig(dir);
-    const tokenizer = await BertTokenizer.fromDir(dir);
-    await checkModelFolder(dir, cfg, tokenizer);
-    const params = ParamStore.fromShapes(paramShapes(cfg, "masked_lm"));
-    const file = path.join(dir, "model.safetensors");
-    requireComplete(loadParams(params, (await readSafetensors(file)).tensors, file), dir);
+    const { cfg, tokenizer, params } = await loadModelFolder(dir, { head: "masked_lm", tokenizer: BertTokenizer.fromDir });
     return new FillMask(await createInferenceSession(cfg, "masked_lm", params, { outputs: ["prediction_logits"], device }), tokenizer, cfg.maxPositionEmbeddings);
   }
 

@@ -2,10 +2,9 @@
 // predict / evaluate over a file or a text.
 import * as path from "node:path";
 import type * as ort from "onnxruntime-node";
-import { readConfig } from "../model/config.js";
+import type { BertConfig } from "../model/config.js";
 import { createInferenceSession } from "./inference-graph.js";
-import { checkModelFolder, loadParams, ParamStore, paramShapes, requireComplete } from "../model/params.js";
-import { readSafetensors } from "../model/safetensors.js";
+import { loadModelFolder } from "../model/folder.js";
 import type { Device } from "../model/session.js";
 import { exists } from "../training/run-folder.js";
 import { BertTokenizer } from "../text/tokenizer.js";
@@ -30,14 +29,10 @@ export class TaskModel {
 
   static async load(dir: string, device: Device = "cpu"): Promise<TaskModel> {
     const resolved = await resolveModelDir(dir);
-    const cfg = await readConfig(resolved);
-    const task = taskOfConfig(cfg, path.join(resolved, "config.json"));
+    const taskOf = (cfg: BertConfig) => taskOfConfig(cfg, path.join(resolved, "config.json"));
+    const { cfg, tokenizer, params } = await loadModelFolder(resolved, { head: (c) => TASK_SPECS[taskOf(c)].head, tokenizer: BertTokenizer.fromDir });
+    const task = taskOf(cfg);
     const spec = TASK_SPECS[task];
-    const tokenizer = await BertTokenizer.fromDir(resolved);
-    await checkModelFolder(resolved, cfg, tokenizer);
-    const params = ParamStore.fromShapes(paramShapes(cfg, spec.head));
-    const file = path.join(resolved, "model.safetensors");
-    requireComplete(loadParams(params, (await readSafetensors(file)).tensors, file), resolved);
     const settings = { max_length: 128, ...(cfg.extra.bert_studio as Partial<TaskSettings> | undefined) };
     const session = await createInferenceSession(cfg, spec.head, params, { outputs: spec.outputs, device });
     return new TaskModel(resolved, task, labelsOfConfig(cfg), settings, tokenizer, session);

@@ -2,6 +2,7 @@
 // (training/loop.ts) with a held-out split, checkpoints (an HF folder plus optimizer and trainer state),
 // metrics.jsonl and resume.
 import { promises as fs } from "node:fs";
+import { pretrainDefaults } from "../../common/settings.js";
 import * as ort from "onnxruntime-node";
 import { bertConfig, PRESETS, type BertConfig } from "../model/config.js";
 import { architectureOf } from "../model/heads.js";
@@ -42,6 +43,8 @@ export interface PretrainOptions {
   logEvery: number;
   resume: boolean;
   device: Device;
+  /** ONNX Runtime intra-op threads; default: one per core (the editor's job process leaves one core free). */
+  threads?: number;
   cased: boolean;
   /** Fraction of documents held out for evaluation. */
   heldOut: number;
@@ -133,7 +136,7 @@ async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; st
   const { train, held } = splitHeldOut(docs, o.heldOut);
   const special = specialIds(tok);
   const data = { ...pretrainingOptions(o.seq), wholeWordMask: !!o.wholeWordMask };
-  const k = o.accumulationSteps ?? 1;
+  const k = o.accumulationSteps ?? pretrainDefaults.accumulationSteps;
   const dims = { batch: o.batch, seq: o.seq, predictions: o.batch * data.maxPredictionsPerSeq };
   if (o.epochs) {
     // Epoch 0's example count stands for every epoch's (they differ by a few examples between seeds).
@@ -171,6 +174,7 @@ async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; st
     task: "pretraining",
     dims,
     device: o.device,
+    threads: o.threads,
     dropoutSeed: o.seed + state.step,
     accumulationSteps: k,
     expose: ["mlm_predictions", "nsp_predictions"],
@@ -181,8 +185,8 @@ async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; st
   }
   opt.t = state.step;
   const evalGraph = buildTrainGraph(cfg, "pretraining", { mode: "eval", dims, dropout: false, expose: ["mlm_predictions", "nsp_predictions"] });
-  const evalSession = (await createSession(evalGraph.model, { device: o.device })).session;
-  const schedule = getScheduler(o.schedule, o.lr, { warmupSteps: o.warmupSteps ?? Math.round(o.steps * 0.06), trainingSteps: o.steps });
+  const evalSession = (await createSession(evalGraph.model, { device: o.device, threads: o.threads })).session;
+  const schedule = getScheduler(o.schedule, o.lr, { warmupSteps: o.warmupSteps ?? pretrainDefaults.warmupSteps(o.steps), trainingSteps: o.steps });
   const rng = new Rng(0);
   rng.setState(state.rng);
   const log = await MetricsLog.open(o.out, resuming ? state.step : undefined);

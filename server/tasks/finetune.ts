@@ -3,12 +3,13 @@
 // accumulation, checkpoints, exact resume, cancel, metrics.jsonl + TensorBoard) with this file's batches,
 // evaluation each epoch or every N steps, and the best checkpoint by the task's main metric kept in RUN/best.
 import { promises as fs } from "node:fs";
+import { finetuneDefaults } from "../../common/settings.js";
 import * as path from "node:path";
 import * as ort from "onnxruntime-node";
-import { readConfig, type BertConfig } from "../model/config.js";
+import type { BertConfig } from "../model/config.js";
+import { loadWeights, openModelFolder } from "../model/folder.js";
 import { architectureOf } from "../model/heads.js";
-import { checkModelFolder, initParams, loadParams, ParamStore, paramShapes, type LoadReport } from "../model/params.js";
-import { readSafetensors } from "../model/safetensors.js";
+import { initParams, ParamStore, paramShapes, type LoadReport } from "../model/params.js";
 import { createSession, type Device } from "../model/session.js";
 import { forwardFeatures, labelsOfConfig, type TaskSettings } from "./task-config.js";
 import { defaultDocStride } from "./qa.js";
@@ -48,6 +49,8 @@ export interface FinetuneOptions {
   seed: number;
   resume: boolean;
   device: Device;
+  /** ONNX Runtime intra-op threads; default: one per core (the editor's job process leaves one core free). */
+  threads?: number;
   columns?: ColumnOptions;
   /** Also write the starting weights (loaded encoder + new head) and the example order here, for side-by-side comparisons. */
   saveInit?: string;
@@ -126,8 +129,7 @@ async function train(o: FinetuneOptions): Promise<{ metrics: Metrics[]; stopped:
     }
     say(`resuming at step ${state.step}`);
   } else {
-    const base = await readConfig(o.model);
-    await checkModelFolder(o.model, base, tok);
+    const { cfg: base } = await openModelFolder(o.model, tok);
     const labels = spec.labelsOf(train);
     if (o.task !== "qa" && labels.length < 2) throw new DataError(`${o.train}: training needs at least 2 labels, found ${labels.length} (${labels.join(", ")})`);
     if ((o.task === "classify" || o.task === "pair") && labels.length > Math.max(50, train.length / 2)) {
@@ -142,9 +144,8 @@ async function train(o: FinetuneOptions): Promise<{ metrics: Metrics[]; stopped:
     };
     params = ParamStore.fromShapes(paramShapes(cfg, spec.head));
     initParams(params, cfg, o.seed);
-    const file = path.join(o.model, "model.safetensors");
-    const report = loadParams(params, (await readSafetensors(file)).tensors, file);
-    if (report.loaded.length === 0) throw new FinetuneError(`${file}: no tensor matches the model (is it a BERT checkpoint?)`);
+    const { report } = await loadWeights(o.model, params, { allowMissing: () => true }); // the head is new; the report says what else is
+    if (report.loaded.length === 0) throw new FinetuneError(`${path.join(o.model, "model.safetensors")}: no tensor matches the model (is it a BERT checkpoint?)`);
     say(describeLoad(report, o.model));
   }
   const settings = cfg.extra.bert_studio as TaskSettings;
@@ -161,22 +162,22 @@ async function train(o: FinetuneOptions): Promise<{ metrics: Metrics[]; stopped:
     const epochs = Array.from({ length: o.epochs }, (_, e) => epochOrder(o.seed, e, features.length).map((i) => (train[features[i].example] as { line?: number }).line ?? features[i].example));
     await fs.writeFile(path.join(o.saveInit, "example_order.json"), JSON.stringify({ epochs }) + "\n");
   }
-  const k = o.accumulationSteps ?? 1;
+  const k = o.accumulationSteps ?? finetuneDefaults.accumulationSteps;
   const stepsPerEpoch = Math.max(1, Math.ceil(features.length / (o.batch * k)));
   const steps = o.steps ?? stepsPerEpoch * o.epochs;
-  const evalEvery = o.evalEvery ?? stepsPerEpoch;
-  const checkpointEvery = o.checkpointEvery ?? stepsPerEpoch;
+  const evalEvery = o.evalEvery ?? finetuneDefaults.evalEvery(stepsPerEpoch);
+  const checkpointEvery = o.checkpointEvery ?? finetuneDefaults.checkpointEvery(stepsPerEpoch);
   await fs.mkdir(o.out, { recursive: true });
 
   const dims = { batch: "batch", seq: "seq", choices: "choices" };
-  const opt = await Optimizer.create(cfg, params, { task: spec.head, dims, device: o.device, dropoutSeed: o.seed + state.step, accumulationSteps: k });
+  const opt = await Optimizer.create(cfg, params, { task: spec.head, dims, device: o.device, threads: o.threads, dropoutSeed: o.seed + state.step, accumulationSteps: k });
   if (moments) {
     opt.m.data.set(moments.m.data);
     opt.v.data.set(moments.v.data);
   }
   opt.t = state.step;
-  const schedule = getScheduler(o.schedule, o.lr, { warmupSteps: o.warmupSteps ?? Math.round(steps * 0.1), trainingSteps: steps });
-  const evalSession = o.eval ? (await createSession(buildTrainGraph(cfg, spec.head, { mode: "eval", dims, dropout: false, expose: spec.outputs }).model, { device: o.device })).session : undefined;
+  const schedule = getScheduler(o.schedule, o.lr, { warmupSteps: o.warmupSteps ?? finetuneDefaults.warmupSteps(steps), trainingSteps: steps });
+  const evalSession = o.eval ? (await createSession(buildTrainGraph(cfg, spec.head, { mode: "eval", dims, dropout: false, expose: spec.outputs }).model, { device: o.device, threads: o.threads })).session : undefined;
   const log = await MetricsLog.open(o.out, resuming ? state.step : undefined);
 
   const evaluate = async (): Promise<Record<string, number>> => {

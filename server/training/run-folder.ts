@@ -3,9 +3,10 @@
 // TensorBoard event files. Shared by pretraining and fine-tuning.
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { readConfig, writeConfig, type BertConfig } from "../model/config.js";
+import { writeConfig, type BertConfig } from "../model/config.js";
+import { loadModelFolder } from "../model/folder.js";
 import type { Task } from "../model/heads.js";
-import { CheckpointError, checkModelFolder, loadParams, ParamStore, paramShapes, requireComplete, saveParams } from "../model/params.js";
+import { CheckpointError, loadParams, requireComplete, saveParams, type ParamStore } from "../model/params.js";
 import { readSafetensors, writeSafetensors } from "../model/safetensors.js";
 import { writeFileAtomic } from "../util/fs.js";
 import { DivergedError } from "./optimizer.js";
@@ -171,11 +172,7 @@ export async function saveCheckpoint<S extends { step: number }>(dir: string, cf
 
 /** Reads what `saveCheckpoint` wrote; any problem is an error naming the file. */
 export async function loadCheckpoint<S extends { step: number }>(dir: string, task: Task, tok: BertTokenizer): Promise<{ cfg: BertConfig; params: ParamStore; m: ParamStore; v: ParamStore; state: S }> {
-  const cfg = await readConfig(dir);
-  await checkModelFolder(dir, cfg, tok); // sizes against the tokenizer and the weights, before allocating
-  const params = ParamStore.fromShapes(paramShapes(cfg, task));
-  const model = await readSafetensors(path.join(dir, "model.safetensors"));
-  requireComplete(loadParams(params, model.tensors, "model.safetensors"), dir);
+  const { cfg, params, metadata } = await loadModelFolder(dir, { head: task, tokenizer: tok });
   const optimizer = await readSafetensors(path.join(dir, "optimizer.safetensors"));
   const m = params.like();
   const v = params.like();
@@ -184,7 +181,7 @@ export async function loadCheckpoint<S extends { step: number }>(dir: string, ta
     requireComplete(loadParams(store, named, "optimizer.safetensors"), `${dir}/optimizer.safetensors`);
   }
   const state = JSON.parse(await fs.readFile(path.join(dir, "trainer_state.json"), "utf8")) as S;
-  for (const [file, meta] of [["model.safetensors", model.metadata], ["optimizer.safetensors", optimizer.metadata]] as const) {
+  for (const [file, meta] of [["model.safetensors", metadata], ["optimizer.safetensors", optimizer.metadata]] as const) {
     if (meta.step !== undefined && Number(meta.step) !== state.step) {
       throw new CheckpointError(`${dir}: ${file} is from step ${meta.step} but trainer_state.json from step ${state.step} (files of two checkpoints)`);
     }

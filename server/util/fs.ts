@@ -1,5 +1,16 @@
-// File helpers: atomic writes (write a temporary file, fsync, rename), so a crash never leaves half a file.
+// File helpers: atomic writes (write a temporary file, fsync, rename), so a crash never leaves half a file;
+// whether a path lies inside a folder.
 import { promises as fs } from "node:fs";
+import * as path from "node:path";
+
+/** Whether `child` lies strictly inside `parent` (both absolute). */
+export function inside(child: string, parent: string): boolean {
+  const rel = path.relative(parent, child);
+  return rel !== "" && !rel.startsWith("..") && !path.isAbsolute(rel);
+}
+
+/** Whether `child` is `parent` or lies inside it. */
+export const sameOrInside = (child: string, parent: string) => path.resolve(child) === path.resolve(parent) || inside(path.resolve(child), path.resolve(parent));
 
 export async function writeFileAtomic(file: string, data: string | Uint8Array | Uint8Array[]): Promise<void> {
   const tmp = `${file}.tmp-${process.pid}`;

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
-import { MALLOC_TUNABLES, mallocEnv, type MallocProfile } from "../../common/malloc.js";
+import { MALLOC_TUNABLES, mallocEnv, switchMallocEnv, type MallocProfile } from "../../common/malloc.js";
 
 test("mallocEnv adds the profile's tunables on Linux, after the user's own", () => {
   assert.equal(mallocEnv({ PATH: "/bin" }, "batch", "linux")?.GLIBC_TUNABLES, MALLOC_TUNABLES.batch);
@@ -17,6 +17,14 @@ test("mallocEnv leaves a user's malloc tunables and other platforms alone", () =
   assert.equal(mallocEnv({ GLIBC_TUNABLES: "glibc.malloc.hugetlb=0" }, "batch", "linux"), undefined);
   assert.equal(mallocEnv({}, "batch", "darwin"), undefined);
   assert.equal(mallocEnv({}, "resident", "win32"), undefined);
+});
+
+test("a job forked by the resident server gets the batch profile instead; the user's own tunables stay", () => {
+  const server = mallocEnv({ GLIBC_TUNABLES: "glibc.rtld.optional_static_tls=4096" }, "resident", "linux")!;
+  assert.equal(switchMallocEnv(server, "resident", "batch", "linux")?.GLIBC_TUNABLES, `glibc.rtld.optional_static_tls=4096:${MALLOC_TUNABLES.batch}`);
+  assert.equal(switchMallocEnv(mallocEnv({}, "resident", "linux")!, "resident", "batch", "linux")?.GLIBC_TUNABLES, MALLOC_TUNABLES.batch);
+  assert.equal(switchMallocEnv({ GLIBC_TUNABLES: "glibc.malloc.hugetlb=0" }, "resident", "batch", "linux"), undefined, "a user's malloc tunables are left alone");
+  assert.equal(switchMallocEnv({}, "resident", "batch", "darwin"), undefined);
 });
 
 // glibc ignores tunables it does not know; its dynamic loader lists the values it actually took.

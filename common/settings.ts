@@ -1,0 +1,236 @@
+// Every default of BERT Studio, defined once. SETTINGS are the editor settings (`bertStudio.*`), with the type,
+// default, bounds and description that package.json's contributes.configuration repeats
+// (test/unit/settings.test.ts fails when the two differ); pretrainDefaults and finetuneDefaults add the engine
+// defaults that are no editor setting (seed, held-out share, warmup, cadences). The extension's config reader
+// (client/config.ts), the command line (server/cli) and the BERT server (server/main.ts) take them from here,
+// so a run started in the editor and `bert-studio pretrain` without flags train the same way.
+//
+// Imports nothing: the extension and the server both bundle this file.
+
+/** The configuration section: the settings are `bertStudio.<key>`. */
+export const SECTION = "bertStudio";
+
+export const PRESET_NAMES = ["tiny", "small", "base"] as const;
+export const SCHEDULE_NAMES = ["linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup"] as const;
+export const DEVICE_NAMES = ["cpu", "webgpu", "cuda", "auto"] as const;
+
+/** Share of the steps that warm the learning rate up, unless --warmup says how many. */
+const PRETRAIN_WARMUP = 0.06;
+/** BERT's fine-tuning recipe (`warmup_proportion` 0.1 in run_classifier.py). */
+const FINETUNE_WARMUP = 0.1;
+/** Question answering reads a question and a window of context: `run_qa`'s max_seq_length. */
+const QA_MAX_LENGTH = 384;
+
+/**
+ * Held-out evaluation and checkpoints of pretraining, one rule for the editor and the command line: every
+ * tenth of the run, at least 10 and at most 1,000 steps apart (200 steps: every 20; the default 1,000: every
+ * 100; 100,000: every 1,000).
+ *
+ * Why a tenth: a 1,000-step run (minutes on a laptop) then has a held-out curve of 10 points and loses at
+ * most 100 steps to a crash, where the command line's old fixed 100/500 gave a 200-step run two evaluations
+ * and no checkpoint before the end. Evaluation is 8 held-out batches forward, about 3 training steps, so 10
+ * of them cost under 3% of any run of 1,000 steps or more. Why the cap: at a tenth, a 100,000-step run (the
+ * editor's old rule) would checkpoint every 10,000 steps: a kill would lose 40 minutes of the tiny preset on
+ * two cores (a quarter of a second a step), hours of base; every 1,000 it loses at most 1% of the run and still
+ * has 100 evaluations. Why the floor: a run of a few dozen steps is a smoke test, and evaluating or writing
+ * a checkpoint (weights plus two Adam moments) every few steps would outweigh it.
+ * Every run also evaluates and checkpoints at its last step.
+ */
+export function pretrainCadence(steps: number): number {
+  return Math.min(1000, Math.max(10, Math.round(steps / 10)));
+}
+
+/**
+ * Steps between metrics rows (metrics.jsonl, TensorBoard, the progress view), for both trainers. Fixed, not
+ * a share of the run: resuming often raises --steps, and a cadence that moved with it would sample one curve
+ * at two rates (and the resumed rows would not line up with the killed run's). 100,000 steps give 10,000 rows
+ * (a few MB), which metrics.jsonl and the progress view take in their stride. The last step is always logged.
+ */
+const LOG_EVERY = 10;
+
+/** Seed of everything random in a run: initialisation, example order, masks, dropout. */
+const SEED = 42;
+
+const percent = (f: number) => `${Math.round(f * 100)}%`;
+
+/** What package.json's contributes.configuration says of one setting (a subset of JSON Schema). */
+export interface SettingSpec {
+  type: "string" | "integer" | "number" | "boolean" | "array";
+  default: unknown;
+  description: string;
+  enum?: readonly string[];
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  items?: { type: "string" };
+}
+
+export const SETTINGS = {
+  preset: {
+    type: "string",
+    enum: PRESET_NAMES,
+    default: "tiny",
+    description: "Model size for BERT: Pretrain on Workspace (tiny L2 H128, small L4 H256, base L12 H768).",
+  },
+  steps: {
+    type: "integer",
+    default: 1000,
+    minimum: 1,
+    description: "Pretraining steps. Held-out evaluation and checkpoints come every tenth of them (at least 10, at most 1,000 steps apart) and at the end.",
+  },
+  batch: { type: "integer", default: 32, minimum: 1, description: "Batch size (sequences per step), for pretraining and fine-tuning." },
+  seq: { type: "integer", default: 128, minimum: 8, maximum: 512, description: "Pretraining sequence length in tokens." },
+  lr: { type: "number", default: 1e-3, exclusiveMinimum: 0, description: "Pretraining peak learning rate." },
+  schedule: {
+    type: "string",
+    enum: SCHEDULE_NAMES,
+    default: "linear",
+    description: `Learning-rate schedule (with ${percent(PRETRAIN_WARMUP)} warmup for pretraining, ${percent(FINETUNE_WARMUP)} for fine-tuning).`,
+  },
+  device: {
+    type: "string",
+    enum: DEVICE_NAMES,
+    default: "cpu",
+    description: "ONNX Runtime execution provider; one that cannot start falls back to CPU.",
+  },
+  vocab: {
+    type: "string",
+    default: "",
+    description: "A WordPiece vocab.txt to pretrain with; empty: train a vocabulary of bertStudio.vocabSize tokens on the workspace.",
+  },
+  vocabSize: { type: "integer", default: 8000, minimum: 100, description: "Size of the WordPiece vocabulary trained on the workspace." },
+  include: {
+    type: "array",
+    items: { type: "string" },
+    default: [],
+    description: "Globs (gitignore syntax) of the files to pretrain on; empty: all text files.",
+  },
+  exclude: { type: "array", items: { type: "string" }, default: [], description: "Globs of files to leave out of pretraining." },
+  maxFileMb: { type: "integer", default: 50, minimum: 1, description: "Files larger than this (MB) are skipped." },
+  "finetune.epochs": { type: "integer", default: 3, minimum: 1, description: "Fine-tuning epochs." },
+  "finetune.lr": { type: "number", default: 5e-5, exclusiveMinimum: 0, description: "Fine-tuning peak learning rate." },
+  "finetune.maxLength": {
+    type: "integer",
+    default: 128,
+    minimum: 16,
+    maximum: 512,
+    description: `Fine-tuning maximum sequence length in tokens; question answering uses ${QA_MAX_LENGTH} unless this is set.`,
+  },
+  "inline.enabled": { type: "boolean", default: true, description: "Ghost-text predictions at [MASK]." },
+  "inline.topK": { type: "integer", default: 5, minimum: 1, maximum: 20, description: "Predictions offered per [MASK] (inline alternatives, hover, Fill Mask)." },
+} as const satisfies Record<string, SettingSpec>;
+
+export type SettingKey = keyof typeof SETTINGS;
+
+type ValueOf<S> = S extends { enum: readonly (infer E)[] }
+  ? E
+  : S extends { type: "integer" | "number" }
+    ? number
+    : S extends { type: "boolean" }
+      ? boolean
+      : S extends { type: "array" }
+        ? string[]
+        : string;
+
+/** The value type of each setting: a preset name, a number, a list of globs, ... */
+export type Settings = { [K in SettingKey]: ValueOf<(typeof SETTINGS)[K]> };
+export type Preset = (typeof PRESET_NAMES)[number];
+export type ScheduleName = (typeof SCHEDULE_NAMES)[number];
+export type DeviceName = (typeof DEVICE_NAMES)[number];
+
+/**
+ * Whether `value` is one the setting allows: its type, bounds and choices. settings.json takes any JSON (the
+ * Settings editor only marks what does not fit), so a reader checks before it trusts a value.
+ */
+export function validSetting<K extends SettingKey>(key: K, value: unknown): value is Settings[K] {
+  const spec: SettingSpec = SETTINGS[key];
+  switch (spec.type) {
+    case "boolean":
+      return typeof value === "boolean";
+    case "array":
+      return Array.isArray(value) && value.every((v) => typeof v === "string");
+    case "string":
+      return typeof value === "string" && (!spec.enum || spec.enum.includes(value));
+    default:
+      return (
+        typeof value === "number" &&
+        Number.isFinite(value) &&
+        (spec.type === "number" || Number.isInteger(value)) &&
+        !(spec.minimum !== undefined && value < spec.minimum) &&
+        !(spec.maximum !== undefined && value > spec.maximum) &&
+        !(spec.exclusiveMinimum !== undefined && value <= spec.exclusiveMinimum)
+      );
+  }
+}
+
+/** The setting's default, typed. */
+export function settingDefault<K extends SettingKey>(key: K): Settings[K] {
+  return SETTINGS[key].default as Settings[K];
+}
+
+/** package.json's `contributes.configuration.properties`, as SETTINGS describes them. */
+export function configurationProperties(): Record<string, SettingSpec> {
+  return Object.fromEntries(Object.entries(SETTINGS).map(([key, spec]) => [`${SECTION}.${key}`, spec]));
+}
+
+/** Bytes in the MB of `maxFileMb` and `--max-file-mb`. */
+export const MB = 1024 * 1024;
+
+/**
+ * Pretraining (server/pretraining/pretrain.ts), as the editor's BERT: Pretrain on Workspace and
+ * `bert-studio pretrain` run it when no setting or flag says otherwise. The cadences and the warmup are
+ * functions of the run's final number of steps (after --epochs is turned into steps).
+ */
+export const pretrainDefaults = {
+  preset: settingDefault("preset"),
+  steps: settingDefault("steps"),
+  batch: settingDefault("batch"),
+  seq: settingDefault("seq"),
+  lr: settingDefault("lr"),
+  schedule: settingDefault("schedule"),
+  device: settingDefault("device"),
+  /** Vocabulary size trained on the corpus when no vocab.txt is given (the editor; the CLI asks for one of the two). */
+  trainVocab: settingDefault("vocabSize"),
+  maxFileMb: settingDefault("maxFileMb"),
+  seed: SEED,
+  /** Share of the documents held out for evaluation (at least 2). */
+  heldOut: 0.05,
+  cased: false,
+  accumulationSteps: 1,
+  logEvery: LOG_EVERY,
+  warmupFraction: PRETRAIN_WARMUP,
+  warmupSteps: (steps: number): number => Math.round(steps * PRETRAIN_WARMUP),
+  evalEvery: pretrainCadence,
+  checkpointEvery: pretrainCadence,
+};
+
+/**
+ * Fine-tuning (server/tasks/finetune.ts), as the editor's BERT: Fine-tune on Labeled File and
+ * `bert-studio finetune` run it. Evaluation and checkpoints come once per epoch, as in BERT's and HF's
+ * fine-tuning recipes: a run is a few epochs, and RUN/best is chosen among models that have each seen all of
+ * the data once more (the cadence takes the steps of an epoch, which only the trainer knows).
+ */
+export const finetuneDefaults = {
+  epochs: settingDefault("finetune.epochs"),
+  /** The editor has one batch setting for pretraining and fine-tuning. */
+  batch: settingDefault("batch"),
+  lr: settingDefault("finetune.lr"),
+  /** Tokens per example (`finetune.maxLength`); question answering has its own, see maxLengthFor. */
+  maxLength: settingDefault("finetune.maxLength"),
+  qaMaxLength: QA_MAX_LENGTH,
+  maxLengthFor: (task: string): number => (task === "qa" ? QA_MAX_LENGTH : settingDefault("finetune.maxLength")),
+  schedule: settingDefault("schedule"),
+  device: settingDefault("device"),
+  seed: SEED,
+  accumulationSteps: 1,
+  logEvery: LOG_EVERY,
+  warmupFraction: FINETUNE_WARMUP,
+  warmupSteps: (steps: number): number => Math.round(steps * FINETUNE_WARMUP),
+  evalEvery: (stepsPerEpoch: number): number => stepsPerEpoch,
+  checkpointEvery: (stepsPerEpoch: number): number => stepsPerEpoch,
+};
+
+/** Fill-mask, the hover and the inline completions: predictions per [MASK]. */
+export const fillMaskDefaults = {
+  topK: settingDefault("inline.topK"),
+};
