@@ -8,7 +8,7 @@ import { State } from "vscode-languageclient/node";
 import * as P from "../common/protocol.js";
 import { PRESET_NAMES } from "../common/settings.js";
 import { config } from "./config.js";
-import type { Extension } from "./extension.js";
+import type { Extension } from "./context.js";
 
 const RUNS = path.join(".bert-studio", "runs");
 
@@ -33,7 +33,7 @@ function showError(e: unknown): void {
  * Sends a job and waits for it. When the server dies mid-job the client restarts it; the job is then sent
  * again with resume, so it continues from its last checkpoint.
  */
-async function runJob<T extends P.RunParams>(ext: Extension, type: typeof P.Pretrain | typeof P.Finetune, params: T, token?: vscode.CancellationToken): Promise<P.JobResult | undefined> {
+async function sendJob<T extends P.RunParams>(ext: Extension, type: typeof P.Pretrain | typeof P.Finetune, params: T, token?: vscode.CancellationToken): Promise<P.JobResult | undefined> {
   for (let attempt = 0; ; attempt++) {
     await ext.ready();
     try {
@@ -72,12 +72,12 @@ async function confirmReplace(d: P.RunExists): Promise<boolean> {
  */
 async function startJob<T extends P.RunParams>(ext: Extension, type: typeof P.Pretrain | typeof P.Finetune, params: T, replace: boolean | undefined): Promise<P.JobResult | undefined> {
   try {
-    return await runJob(ext, type, { ...params, replace: replace === true });
+    return await sendJob(ext, type, { ...params, replace: replace === true });
   } catch (e) {
     const held = runExists(e);
     if (!held || replace !== undefined) throw e;
     if (!(await confirmReplace(held))) return undefined;
-    return await runJob(ext, type, { ...params, replace: true });
+    return await sendJob(ext, type, { ...params, replace: true });
   } finally {
     await ext.refreshStatus();
   }
@@ -103,7 +103,7 @@ function waitForRunning(ext: Extension): Promise<void> {
  * With `opts.preset`, no picker is shown (for keybindings, scripts and tests); `opts.replace` answers the
  * question asked when the preset's folder holds a run (see startJob).
  */
-async function pretrainCommand(ext: Extension, opts: { preset?: string; resume?: boolean; replace?: boolean } = {}): Promise<P.JobResult | undefined> {
+async function pretrainOnWorkspace(ext: Extension, opts: { preset?: string; resume?: boolean; replace?: boolean } = {}): Promise<P.JobResult | undefined> {
   const folder = await pickFolder();
   if (!folder) return undefined;
   const presets = PRESET_NAMES.map((p) => ({ label: p, description: p === config.preset ? "(setting)" : "" }));
@@ -170,7 +170,7 @@ function finetuneOut(folder: vscode.WorkspaceFolder, task: string, file: string)
  * there instead, which are ignored. `opts.replace` answers the question asked when the run folder holds a
  * run (see startJob).
  */
-async function finetuneCommand(ext: Extension, uri?: vscode.Uri, taskArg?: P.FinetuneParams["task"] | vscode.Uri[], opts: { replace?: boolean } = {}): Promise<P.JobResult | undefined> {
+async function finetuneOnLabeledFile(ext: Extension, uri?: vscode.Uri, taskArg?: P.FinetuneParams["task"] | vscode.Uri[], opts: { replace?: boolean } = {}): Promise<P.JobResult | undefined> {
   const task = typeof taskArg === "string" ? taskArg : undefined;
   let file = uri?.fsPath ?? vscode.window.activeTextEditor?.document.uri.fsPath;
   if (!file || vscode.window.activeTextEditor?.document.isUntitled) {
@@ -225,7 +225,7 @@ async function finetuneCommand(ext: Extension, uri?: vscode.Uri, taskArg?: P.Fin
 }
 
 /** Replaces each [MASK] of the selection (or the current line) with the top prediction, or a chosen one. */
-async function fillMaskCommand(ext: Extension): Promise<boolean> {
+async function fillMaskInEditor(ext: Extension): Promise<boolean> {
   const editor = vscode.window.activeTextEditor;
   if (!editor) return false;
   const range = editor.selection.isEmpty ? editor.document.lineAt(editor.selection.active.line).range : editor.selection;
@@ -260,7 +260,7 @@ async function fillMaskCommand(ext: Extension): Promise<boolean> {
   return editor.edit((e) => e.replace(range, filled));
 }
 
-async function selectModelCommand(ext: Extension): Promise<P.ModelInfo | undefined> {
+async function selectModel(ext: Extension): Promise<P.ModelInfo | undefined> {
   await ext.ready();
   const folders = (vscode.workspace.workspaceFolders ?? []).map(runsFolder);
   const models = await ext.client.sendRequest(P.ListModels, { folders });
@@ -280,7 +280,7 @@ async function selectModelCommand(ext: Extension): Promise<P.ModelInfo | undefin
   }
 }
 
-async function importCommand(ext: Extension, dir?: string): Promise<P.ModelInfo | undefined> {
+async function importHuggingFaceModel(ext: Extension, dir?: string): Promise<P.ModelInfo | undefined> {
   const folder = vscode.workspace.workspaceFolders?.[0];
   dir ??= (await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: "Import Hugging Face model folder" }))?.[0]?.fsPath;
   if (!dir || !folder) {
@@ -300,7 +300,7 @@ async function importCommand(ext: Extension, dir?: string): Promise<P.ModelInfo 
   }
 }
 
-async function exportCommand(ext: Extension, format?: "onnx" | "hf", dest?: string): Promise<string[] | undefined> {
+async function exportModel(ext: Extension, format?: "onnx" | "hf", dest?: string): Promise<string[] | undefined> {
   await ext.ready();
   const status = await ext.client.sendRequest(P.Status);
   if (!status.model) {
@@ -324,7 +324,7 @@ async function exportCommand(ext: Extension, format?: "onnx" | "hf", dest?: stri
  * Stops one job after its current step (a checkpoint is kept): `which` is a job id (StatusResult's) or
  * "all"; without it, the only running job, or the one picked when several run. The number stopped.
  */
-async function stopCommand(ext: Extension, which?: unknown): Promise<number> {
+async function stopTraining(ext: Extension, which?: unknown): Promise<number> {
   await ext.ready();
   let target = typeof which === "string" ? which : undefined; // a menu or keybinding may pass other things
   if (!target) {
@@ -344,14 +344,14 @@ async function stopCommand(ext: Extension, which?: unknown): Promise<number> {
 
 export function registerCommands(ext: Extension): void {
   const reg = (id: string, fn: (...args: never[]) => unknown) => ext.context.subscriptions.push(vscode.commands.registerCommand(id, fn));
-  reg("bertStudio.pretrain", (opts?: { preset?: string; resume?: boolean; replace?: boolean }) => pretrainCommand(ext, opts));
-  reg("bertStudio.finetune", (uri?: vscode.Uri, task?: P.FinetuneParams["task"] | vscode.Uri[], opts?: { replace?: boolean }) => finetuneCommand(ext, uri, task, opts));
-  reg("bertStudio.fillMask", () => fillMaskCommand(ext));
+  reg("bertStudio.pretrain", (opts?: { preset?: string; resume?: boolean; replace?: boolean }) => pretrainOnWorkspace(ext, opts));
+  reg("bertStudio.finetune", (uri?: vscode.Uri, task?: P.FinetuneParams["task"] | vscode.Uri[], opts?: { replace?: boolean }) => finetuneOnLabeledFile(ext, uri, task, opts));
+  reg("bertStudio.fillMask", () => fillMaskInEditor(ext));
   reg("bertStudio.showProgress", () => ext.progress.show());
-  reg("bertStudio.stop", (which?: unknown) => stopCommand(ext, which));
-  reg("bertStudio.selectModel", () => selectModelCommand(ext));
-  reg("bertStudio.importModel", (dir?: string) => importCommand(ext, dir));
-  reg("bertStudio.exportModel", (format?: "onnx" | "hf", dest?: string) => exportCommand(ext, format, dest));
+  reg("bertStudio.stop", (which?: unknown) => stopTraining(ext, which));
+  reg("bertStudio.selectModel", () => selectModel(ext));
+  reg("bertStudio.importModel", (dir?: string) => importHuggingFaceModel(ext, dir));
+  reg("bertStudio.exportModel", (format?: "onnx" | "hf", dest?: string) => exportModel(ext, format, dest));
   // For tests and scripts: the server's status, and model selection without a picker.
   reg("bertStudio.status", async () => {
     await ext.ready();

@@ -1,66 +1,19 @@
-// The extension host side, kept thin: it starts the BERT server (server/main.ts) over IPC, registers the
-// palette commands, inline [MASK] completions, hovers, the status bar item and the progress webview.
-// Model work never runs here.
-import * as path from "node:path";
+// The extension host side, kept thin (as the lsp-sample's activate): it creates the extension's state
+// (context.ts: the language client for the BERT server, server/main.ts over IPC; the status bar; the
+// progress webview), registers the palette commands and the inline [MASK] completions and hovers, and
+// starts the server. Model work never runs here.
 import * as vscode from "vscode";
-import { LanguageClient, State, TransportKind, type LanguageClientOptions, type ServerOptions } from "vscode-languageclient/node";
-import * as P from "../common/protocol.js";
-import { mallocEnv } from "../common/malloc.js";
 import { registerCommands } from "./commands.js";
+import { createExtension, type Extension } from "./context.js";
 import { registerInline } from "./inline.js";
-import { ProgressView } from "./progress-view.js";
-import { StatusBar } from "./status-bar.js";
-
-export interface Extension {
-  client: LanguageClient;
-  output: vscode.LogOutputChannel;
-  status: StatusBar;
-  /** Redraws the status bar from the server's state (after a job ends or the model changes). */
-  refreshStatus(): Promise<void>;
-  context: vscode.ExtensionContext;
-  progress: ProgressView;
-  /** Resolves once the server answers requests. */
-  ready(): Promise<void>;
-}
 
 let ext: Extension | undefined;
 
 export function activate(context: vscode.ExtensionContext): Extension {
-  const output = vscode.window.createOutputChannel("BERT Studio", { log: true });
-  const module = context.asAbsolutePath(path.join("dist", "server.js"));
-  const env = mallocEnv(process.env, "resident") ?? process.env;
-  const serverOptions: ServerOptions = {
-    run: { module, transport: TransportKind.ipc, options: { env } },
-    debug: { module, transport: TransportKind.ipc, options: { env, execArgv: ["--nolazy", "--inspect=6011"] } },
-  };
-  const clientOptions: LanguageClientOptions = { outputChannel: output, documentSelector: [] };
-  const client = new LanguageClient("bertStudio", "BERT Studio", serverOptions, clientOptions);
-  const status = new StatusBar();
-  let started: Promise<void> | undefined;
-  const ready = () => {
-    if (client.state === State.Running) return Promise.resolve();
-    // Limited support in untrusted workspaces: the server (which reads files and runs models) stays off.
-    if (!vscode.workspace.isTrusted) return Promise.reject(new Error("BERT Studio needs a trusted workspace to start its server"));
-    started ??= client.start().finally(() => (started = undefined));
-    return started;
-  };
-  const progress = new ProgressView(context);
-  const refreshStatus = async () => {
-    if (client.state !== State.Running) return;
-    const s = await client.sendRequest(P.Status).catch(() => undefined);
-    if (s) status.sync(s);
-  };
-  ext = { client, output, status, refreshStatus, context, progress, ready };
-  client.onNotification(P.Message, ({ text }) => output.appendLine(text));
-  client.onNotification(P.Metrics, (e) => {
-    progress.add(e);
-    status.metrics(e);
-  });
-  context.subscriptions.push(output, status, client, progress.register());
-  // A (re)started server has no jobs: the item shows its model.
-  context.subscriptions.push(client.onDidChangeState((e) => void (e.newState === State.Running && refreshStatus())));
+  ext = createExtension(context);
   registerCommands(ext);
   registerInline(ext);
+  const { ready, output } = ext;
   context.subscriptions.push(vscode.workspace.onDidGrantWorkspaceTrust(() => void ready().catch(() => undefined)));
   // The server starts in the background: activation returns at once.
   if (vscode.workspace.isTrusted) void ready().catch((e: Error) => output.appendLine(`the BERT server did not start: ${e.message}`));

@@ -9,7 +9,7 @@ import * as vscode from "vscode";
 import { State } from "vscode-languageclient/node";
 import * as P from "../common/protocol.js";
 import { config } from "./config.js";
-import type { Extension } from "./extension.js";
+import type { Extension } from "./context.js";
 
 const MASK = "[MASK]";
 const REMOVE_MASK = "bertStudio.removeMaskAfterCompletion";

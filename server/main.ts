@@ -10,7 +10,7 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createConnection, ProposedFeatures, ResponseError, type CancellationToken } from "vscode-languageserver/node";
-import { FillMask as FillMaskModel } from "./inference/fill-mask.js";
+import { FillMaskPipeline } from "./inference/fill-mask.js";
 import { checkModel, exportModel, holdsModel, importModel, listModels } from "./inference/models.js";
 import * as P from "../common/protocol.js";
 import { TaskModel } from "./inference/task-model.js";
@@ -25,7 +25,7 @@ const connection = createConnection(ProposedFeatures.all);
 const log = (text: string) => connection.sendNotification(P.Message, { text });
 
 let selected: string | undefined;
-let fillMask: { dir: string; stamp: number; model: Promise<FillMaskModel> } | undefined;
+let fillMask: { dir: string; stamp: number; model: Promise<FillMaskPipeline> } | undefined;
 /** The workspace folders (from initialize and workspace/didChangeWorkspaceFolders): runs live in their RUNS. */
 let roots: string[] = [];
 const RUNS = path.join(".bert-studio", "runs");
@@ -127,7 +127,7 @@ connection.onRequest(
     if (stamp === undefined) throw new Error(`the selected model ${selected} has no model.safetensors (deleted?)`);
     if (!fillMask || fillMask.dir !== selected || fillMask.stamp !== stamp) {
       const previous = fillMask?.model;
-      fillMask = { dir: selected, stamp, model: FillMaskModel.load(selected) };
+      fillMask = { dir: selected, stamp, model: FillMaskPipeline.load(selected) };
       fillMask.model.catch(() => (fillMask = undefined));
       void previous?.then((m) => m.release(), () => undefined);
     }

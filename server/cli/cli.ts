@@ -240,8 +240,8 @@ async function fillMaskCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { model: { type: "string" }, "top-k": { type: "string" }, json: { type: "boolean" }, device: { type: "string" } } });
   if (!values.model) throw new UsageError("fill-mask needs --model DIR");
   if (positionals.length === 0) throw new UsageError('fill-mask needs a text with [MASK], e.g. "the [MASK] of france"');
-  const { FillMask } = await import("../inference/fill-mask.js");
-  const fm = await FillMask.load(values.model, device(values.device));
+  const { FillMaskPipeline } = await import("../inference/fill-mask.js");
+  const fm = await FillMaskPipeline.load(values.model, device(values.device));
   const k = positiveInt("top-k", values["top-k"], fillMaskDefaults.topK);
   for (const text of positionals) {
     const preds = await fm.predict(text, k);

@@ -137,9 +137,9 @@ export interface BenchFillMaskResult {
 
 /** Latency of one fill-mask call (tokenize, forward, top-k) on a ~20-token sentence, after warm-up. */
 export async function benchFillMask(model: string, runs: number, device: Device): Promise<BenchFillMaskResult> {
-  const { FillMask } = await import("../inference/fill-mask.js");
+  const { FillMaskPipeline } = await import("../inference/fill-mask.js");
   const t0 = performance.now();
-  const fm = await FillMask.load(model, device);
+  const fm = await FillMaskPipeline.load(model, device);
   const loadMs = performance.now() - t0;
   const text = "The capital of France is [MASK], and the city is famous for its museums and its food.";
   const tokens = (await fm.tokenizer.encode(text)).ids.length;

@@ -5,7 +5,7 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import * as ort from "onnxruntime-node";
 import { readConfig, type BertConfig } from "../model/config.js";
-import { taskFromArchitectures, type Dims, type Task } from "../model/heads.js";
+import { headFromArchitectures, type Dims, type Head } from "../model/heads.js";
 import { createInferenceSession } from "../inference/inference-graph.js";
 import { loadWeights } from "../model/folder.js";
 import { ParamStore, paramShapes } from "../model/params.js";
@@ -28,7 +28,7 @@ export interface GroupReport {
 }
 
 export interface ParityReport {
-  task: Task;
+  task: Head;
   ok: boolean;
   groups: Partial<Record<"outputs" | "loss" | "gradients" | "steps", GroupReport>>;
 }
@@ -48,7 +48,7 @@ function int64(x: unknown, shape = shapeOf(x)): ort.Tensor {
 }
 
 /** Feeds for our graph from an HF batch: pretraining labels become masked positions + their labels. */
-export function feedsFromBatch(task: Task, batch: Batch): { feeds: Record<string, ort.Tensor>; dims: Dims } {
+export function feedsFromBatch(task: Head, batch: Batch): { feeds: Record<string, ort.Tensor>; dims: Dims } {
   const shape = shapeOf(batch.input_ids);
   const dims: Dims = task === "multiple_choice" ? { batch: shape[0], choices: shape[1], seq: shape[2] } : { batch: shape[0], seq: shape[1] };
   const feeds: Record<string, ort.Tensor> = {
@@ -121,13 +121,13 @@ const EXACT_ZERO_NOISE = 1e-6;
  */
 const MULTIPLE_CHOICE_NOISE = 2e-3;
 
-function exactlyZeroGradient(task: Task, name: string): boolean {
+function exactlyZeroGradient(task: Head, name: string): boolean {
   return isKeyBias(name) || (task === "multiple_choice" && name === "classifier.bias");
 }
 
 export async function runParity(dir: string, device: Device = "cpu"): Promise<ParityReport> {
   const cfg: BertConfig = await readConfig(dir);
-  const task = taskFromArchitectures(cfg.architectures);
+  const task = headFromArchitectures(cfg.architectures);
   if (!task) throw new Error(`${dir}/config.json: architectures ${JSON.stringify(cfg.architectures)} name no BERT task we know`);
   const batch = JSON.parse(await fs.readFile(path.join(dir, "batch.json"), "utf8")) as Batch;
   const expected = (await readSafetensors(path.join(dir, "expected.safetensors"))).tensors;
@@ -197,7 +197,7 @@ interface TrainJson {
 
 async function checkSteps(
   cfg: BertConfig,
-  task: Task,
+  task: Head,
   params: ParamStore,
   feeds: Record<string, ort.Tensor>,
   dims: Dims,

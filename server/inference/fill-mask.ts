@@ -5,13 +5,14 @@ import { loadModelFolder } from "../model/folder.js";
 import type { Device } from "../model/session.js";
 import { BertTokenizer } from "../text/tokenizer.js";
 
-export interface Prediction {
+export interface TokenPrediction {
   token: string;
   id: number;
   score: number;
 }
 
-export class FillMask {
+/** A masked-LM model folder ready to fill masks (named as HF's pipeline; the `bert/fillMask` request uses it). */
+export class FillMaskPipeline {
   private constructor(
     private readonly session: ort.InferenceSession,
     readonly tokenizer: BertTokenizer,
@@ -19,9 +20,9 @@ export class FillMask {
     private readonly maxPositions: number,
   ) {}
 
-  static async load(dir: string, device: Device = "cpu"): Promise<FillMask> {
+  static async load(dir: string, device: Device = "cpu"): Promise<FillMaskPipeline> {
     const { cfg, tokenizer, params } = await loadModelFolder(dir, { head: "masked_lm", tokenizer: BertTokenizer.fromDir });
-    return new FillMask(await createInferenceSession(cfg, "masked_lm", params, { outputs: ["prediction_logits"], device }), tokenizer, cfg.maxPositionEmbeddings);
+    return new FillMaskPipeline(await createInferenceSession(cfg, "masked_lm", params, { outputs: ["prediction_logits"], device }), tokenizer, cfg.maxPositionEmbeddings);
   }
 
   /**
@@ -30,7 +31,7 @@ export class FillMask {
    * (see maskWindows), so that a long line in the editor gets predictions instead of ONNX Runtime's
    * broadcast error; each mask is predicted once, from its group's window.
    */
-  async predict(text: string, topK = 5): Promise<Prediction[][]> {
+  async predict(text: string, topK = 5): Promise<TokenPrediction[][]> {
     const e = await this.tokenizer.encode(text);
     const masks = e.ids.flatMap((id, i) => (id === this.tokenizer.maskId ? [i] : []));
     if (masks.length === 0) throw new Error(`no [MASK] in ${JSON.stringify(text)}`);
@@ -38,7 +39,7 @@ export class FillMask {
     // Windows over the text between [CLS] and [SEP], which each window gets again.
     const size = Math.max(1, this.maxPositions - 2);
     const [cls, sep] = [e.ids[0], e.ids[e.ids.length - 1]];
-    const out: Prediction[][] = [];
+    const out: TokenPrediction[][] = [];
     for (const w of maskWindows(e.ids.length - 2, masks.map((m) => m - 1), size)) {
       const content = (xs: number[]) => xs.slice(1 + w.start, 1 + w.start + size);
       const ids = [cls, ...content(e.ids), sep];
@@ -49,7 +50,7 @@ export class FillMask {
   }
 
   /** The top-k tokens at `masks` (positions in `ids`) of one input of at most max_position_embeddings tokens. */
-  private async predictWindow(ids: number[], typeIds: number[], masks: number[], topK: number): Promise<Prediction[][]> {
+  private async predictWindow(ids: number[], typeIds: number[], masks: number[], topK: number): Promise<TokenPrediction[][]> {
     const i64 = (xs: number[], dims: number[]) => new ort.Tensor("int64", BigInt64Array.from(xs.map(BigInt)), dims);
     const T = ids.length;
     const out = await this.session.run({

@@ -3,19 +3,19 @@
 import type * as ort from "onnxruntime-node";
 import type { BertConfig } from "../model/config.js";
 import { Graph } from "../model/graph.js";
-import { buildTask, type Dims, type Task } from "../model/heads.js";
+import { buildHead, type Dims, type Head } from "../model/heads.js";
 import type { ParamStore } from "../model/params.js";
 import { createSession, type Device } from "../model/session.js";
 
 export interface InferenceGraphOptions {
-  /** Task outputs to expose; default: the head's outputs (logits, prediction_logits, ...). */
+  /** Head outputs to expose; default: the head's outputs (logits, prediction_logits, ...). */
   outputs?: string[];
   dims?: Partial<Dims>;
 }
 
 const HIDDEN_STATES = ["last_hidden_state", "embedding_output", "pooler_output", "mlm_predictions", "nsp_predictions"];
 
-export function buildInferenceGraph(cfg: BertConfig, task: Task, params: ParamStore, opts: InferenceGraphOptions = {}): Uint8Array {
+export function buildInferenceGraph(cfg: BertConfig, task: Head, params: ParamStore, opts: InferenceGraphOptions = {}): Uint8Array {
   const g = new Graph(`bert_${task}_inference`);
   const param = (name: string, shape: number[]) => {
     const spec = params.byName.get(name);
@@ -28,7 +28,7 @@ export function buildInferenceGraph(cfg: BertConfig, task: Task, params: ParamSt
   const made = new Map<string, ReturnType<typeof param>>();
   const once = (name: string, shape: number[]) => made.get(name) ?? made.set(name, param(name, shape)).get(name)!;
   const dims: Dims = { batch: "batch", seq: "seq", choices: "choices", predictions: "predictions", ...opts.dims };
-  const tg = buildTask({ g, cfg, param: once, training: false, dropoutSeed: 0 }, task, dims, false);
+  const tg = buildHead({ g, cfg, param: once, training: false, dropoutSeed: 0 }, task, dims, false);
   const names = opts.outputs ?? Object.keys(tg.outputs).filter((n) => !HIDDEN_STATES.includes(n));
   for (const name of names) {
     if (!tg.outputs[name]) throw new Error(`task ${task} has no output ${name}`);
@@ -39,7 +39,7 @@ export function buildInferenceGraph(cfg: BertConfig, task: Task, params: ParamSt
 
 export async function createInferenceSession(
   cfg: BertConfig,
-  task: Task,
+  task: Head,
   params: ParamStore,
   opts: InferenceGraphOptions & { device?: Device } = {},
 ): Promise<ort.InferenceSession> {

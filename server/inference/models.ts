@@ -8,7 +8,7 @@ import * as path from "node:path";
 import type { ModelInfo } from "../../common/protocol.js";
 import { readConfig } from "../model/config.js";
 import { loadModelFolder } from "../model/folder.js";
-import { taskFromArchitectures, type Task } from "../model/heads.js";
+import { headFromArchitectures, type Head } from "../model/heads.js";
 import { exists } from "../training/run-folder.js";
 import { describeHolder, runLockHolder } from "../training/run-lock.js";
 import { BertTokenizer } from "../text/tokenizer.js";
@@ -75,9 +75,9 @@ const isEncoder = (name: string) => name.startsWith("bert.") && !name.startsWith
  * files into `dest` (created). Reads nothing else and writes nothing else.
  */
 export async function importModel(dir: string, dest: string): Promise<ModelInfo> {
-  const bare = (architectures?: string[]) => taskFromArchitectures(architectures) === undefined;
+  const bare = (architectures?: string[]) => headFromArchitectures(architectures) === undefined;
   await loadModelFolder(dir, {
-    head: (cfg) => taskFromArchitectures(cfg.architectures) ?? "masked_lm",
+    head: (cfg) => headFromArchitectures(cfg.architectures) ?? "masked_lm",
     tokenizer: BertTokenizer.fromDir,
     allowMissing: (name, cfg) => bare(cfg.architectures) && !isEncoder(name),
   });
@@ -87,8 +87,8 @@ export async function importModel(dir: string, dest: string): Promise<ModelInfo>
 }
 
 /** The head an ONNX export runs: the model's own, or the masked LM for a pretrained (or bare) model. */
-function exportHead(architectures: string[] | undefined): Task {
-  const head = taskFromArchitectures(architectures);
+function exportHead(architectures: string[] | undefined): Head {
+  const head = headFromArchitectures(architectures);
   return !head || head === "pretraining" ? "masked_lm" : head;
 }
 

@@ -6,7 +6,7 @@
 // it from the folder (BertTokenizer.fromDir); only its size and name are read here.
 import * as path from "node:path";
 import { readConfig, type BertConfig } from "./config.js";
-import type { Task } from "./heads.js";
+import type { Head } from "./heads.js";
 import { checkModelFolder, loadParams, ParamStore, paramShapes, requireComplete, type LoadReport } from "./params.js";
 import { readSafetensors } from "./safetensors.js";
 
@@ -21,7 +21,7 @@ export type TokenizerOf<T extends TokenizerSize> = T | ((dir: string) => Promise
 
 export interface ModelFolderOptions<T extends TokenizerSize> {
   /** The head whose parameters are allocated, or how to choose it from config.json. */
-  head: Task | ((cfg: BertConfig) => Task);
+  head: Head | ((cfg: BertConfig) => Head);
   tokenizer: TokenizerOf<T>;
   /** Parameters that may be absent from model.safetensors (they stay zero); default: none may be. */
   allowMissing?: (name: string, cfg: BertConfig) => boolean;
@@ -29,7 +29,7 @@ export interface ModelFolderOptions<T extends TokenizerSize> {
 
 export interface ModelFolder<T extends TokenizerSize> {
   cfg: BertConfig;
-  head: Task;
+  head: Head;
   tokenizer: T;
   params: ParamStore;
   /** Loaded / missing / unexpected tensor names. */

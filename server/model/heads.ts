@@ -1,10 +1,11 @@
-// The task heads of BERT with Hugging Face names, and their losses. Each task declares its graph
-// inputs, builds its head on the encoder and returns named outputs plus the loss when labels are given.
+// The heads of BERT with Hugging Face names (a Head: pretraining, masked_lm, sequence_classification, ...;
+// the user-facing fine-tuning tasks of server/tasks map onto them), and their losses. Each head declares its
+// graph inputs, builds itself on the encoder and returns named outputs plus the loss when labels are given.
 import { bert, dropout, layerNorm, linear, pooler, type BuildContext, type BertInputs } from "./bert.js";
 import type { BertConfig } from "./config.js";
 import type { Dim, Graph, Value } from "./graph.js";
 
-export const TASKS = [
+export const HEADS = [
   "pretraining",
   "masked_lm",
   "sequence_classification",
@@ -12,9 +13,9 @@ export const TASKS = [
   "question_answering",
   "multiple_choice",
 ] as const;
-export type Task = (typeof TASKS)[number];
+export type Head = (typeof HEADS)[number];
 
-const ARCHITECTURES: Record<string, Task> = {
+const ARCHITECTURES: Record<string, Head> = {
   BertForPreTraining: "pretraining",
   BertForMaskedLM: "masked_lm",
   BertForSequenceClassification: "sequence_classification",
@@ -23,12 +24,12 @@ const ARCHITECTURES: Record<string, Task> = {
   BertForMultipleChoice: "multiple_choice",
 };
 
-export function taskFromArchitectures(architectures: string[] | undefined): Task | undefined {
+export function headFromArchitectures(architectures: string[] | undefined): Head | undefined {
   for (const a of architectures ?? []) if (ARCHITECTURES[a]) return ARCHITECTURES[a];
   return undefined;
 }
 
-export function architectureOf(task: Task): string {
+export function architectureOf(task: Head): string {
   return Object.entries(ARCHITECTURES).find(([, t]) => t === task)![0];
 }
 
@@ -41,7 +42,7 @@ export interface Dims {
   predictions?: Dim;
 }
 
-export interface TaskGraph {
+export interface HeadGraph {
   /** Graph inputs by HF name: input_ids, token_type_ids, attention_mask, and the label inputs. */
   inputs: Record<string, Value>;
   /** Named outputs (HF names: prediction_logits, seq_relationship_logits, logits, start_logits, ...). */
@@ -82,7 +83,7 @@ function mlmHead(ctx: BuildContext, rows: Value): Value {
 }
 
 /** Builds encoder + head for `task`. With `labels`, label inputs and the loss are added. */
-export function buildTask(ctx: BuildContext, task: Task, dims: Dims, labels: boolean): TaskGraph {
+export function buildHead(ctx: BuildContext, task: Head, dims: Dims, labels: boolean): HeadGraph {
   const { g, cfg } = ctx;
   const h = cfg.hiddenSize;
   const tokenShape: Dim[] = task === "multiple_choice" ? [dims.batch, dims.choices ?? "choices", dims.seq] : [dims.batch, dims.seq];

@@ -3,7 +3,7 @@
 import * as path from "node:path";
 import { ConfigError, snake, type BertConfig } from "./config.js";
 import { Graph, type Value } from "./graph.js";
-import { buildTask, type Task } from "./heads.js";
+import { buildHead, type Head } from "./heads.js";
 import { readSafetensorsHeader, toFloat32, writeSafetensors, type NamedTensor } from "./safetensors.js";
 import { Rng } from "../util/rng.js";
 
@@ -58,14 +58,14 @@ export class ParamStore {
 }
 
 /** The parameters (HF names and shapes) of `task`'s model, in graph order. */
-export function paramShapes(cfg: BertConfig, task: Task): { name: string; shape: number[] }[] {
+export function paramShapes(cfg: BertConfig, task: Head): { name: string; shape: number[] }[] {
   const seen = new Map<string, number[]>();
   const g = new Graph();
   const param = (name: string, shape: number[]): Value => {
     if (!seen.has(name)) seen.set(name, shape);
     return g.input(`p${seen.size}_${g.inputs.length}`, "float32", shape);
   };
-  buildTask({ g, cfg, param, training: false, dropoutSeed: 0 }, task, { batch: 1, seq: 1, choices: 1, predictions: 1 }, false);
+  buildHead({ g, cfg, param, training: false, dropoutSeed: 0 }, task, { batch: 1, seq: 1, choices: 1, predictions: 1 }, false);
   return [...seen].map(([name, shape]) => ({ name, shape }));
 }
 

@@ -2,7 +2,7 @@
 // through a forward function in batches: shared by the fine-tuning trainer and task inference.
 import type * as ort from "onnxruntime-node";
 import type { BertConfig } from "../model/config.js";
-import { taskFromArchitectures } from "../model/heads.js";
+import { headFromArchitectures } from "../model/heads.js";
 import { DataError } from "./readers.js";
 import { collateFeatures, FINETUNE_TASKS, splitOutputs, TASK_SPECS, type Feature, type FinetuneTask } from "./tasks.js";
 
@@ -16,7 +16,7 @@ export interface TaskSettings {
 export function taskOfConfig(cfg: BertConfig, source: string): FinetuneTask {
   const t = cfg.extra.finetuning_task;
   if (typeof t === "string" && (FINETUNE_TASKS as readonly string[]).includes(t)) return t as FinetuneTask;
-  const head = taskFromArchitectures(cfg.architectures);
+  const head = headFromArchitectures(cfg.architectures);
   const byHead: Record<string, FinetuneTask> = { sequence_classification: "classify", multiple_choice: "choice", question_answering: "qa", token_classification: "ner" };
   if (head && byHead[head]) return byHead[head];
   throw new DataError(`${source}: not a fine-tuned model (architectures ${JSON.stringify(cfg.architectures ?? [])}); fine-tune one with \`bert-studio finetune\``);

@@ -3,7 +3,7 @@
 // predictions, and how predictions are scored.
 import { promises as fs } from "node:fs";
 import * as ort from "onnxruntime-node";
-import type { Task } from "../model/heads.js";
+import type { Head } from "../model/heads.js";
 import type { BertTokenizer } from "../text/tokenizer.js";
 import { accuracy, entityScores, macroF1, squadScores } from "./metrics.js";
 import { entities, normalizeTags, tagLabels } from "./ner.js";
@@ -62,7 +62,7 @@ export interface ReadTaskOptions {
 export type Prediction = Record<string, unknown>;
 
 export interface TaskSpec<E> {
-  head: Task;
+  head: Head;
   /** The metric that picks the best checkpoint (higher is better). */
   mainMetric: string;
   /** Model outputs the predictions are read from. */

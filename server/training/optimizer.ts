@@ -10,14 +10,14 @@
 // accumulator elementwise, likewise.
 import * as ort from "onnxruntime-node";
 import type { BertConfig } from "../model/config.js";
-import type { Dims, Task } from "../model/heads.js";
+import type { Dims, Head } from "../model/heads.js";
 import { ParamStore } from "../model/params.js";
 import { createSession, type Device } from "../model/session.js";
 import { collectGarbage } from "../util/gc.js";
 import { buildTrainGraph, DEFAULT_ADAMW, type AdamWConfig } from "./train-graph.js";
 
 export interface OptimizerOptions {
-  task: Task;
+  task: Head;
   dims: Dims;
   adamw?: AdamWConfig;
   dropout?: boolean;
@@ -26,7 +26,7 @@ export interface OptimizerOptions {
   accumulationSteps?: number;
   device?: Device;
   threads?: number;
-  /** Task outputs to return from each step (e.g. prediction_logits). */
+  /** Head outputs to return from each step (e.g. prediction_logits). */
   expose?: string[];
 }
 

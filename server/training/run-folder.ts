@@ -5,7 +5,7 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { writeConfig, type BertConfig } from "../model/config.js";
 import { loadModelFolder } from "../model/folder.js";
-import type { Task } from "../model/heads.js";
+import type { Head } from "../model/heads.js";
 import { CheckpointError, loadParams, requireComplete, saveParams, type ParamStore } from "../model/params.js";
 import { readSafetensors, writeSafetensors } from "../model/safetensors.js";
 import { writeFileAtomic } from "../util/fs.js";
@@ -171,7 +171,7 @@ export async function saveCheckpoint<S extends { step: number }>(dir: string, cf
 }
 
 /** Reads what `saveCheckpoint` wrote; any problem is an error naming the file. */
-export async function loadCheckpoint<S extends { step: number }>(dir: string, task: Task, tok: BertTokenizer): Promise<{ cfg: BertConfig; params: ParamStore; m: ParamStore; v: ParamStore; state: S }> {
+export async function loadCheckpoint<S extends { step: number }>(dir: string, task: Head, tok: BertTokenizer): Promise<{ cfg: BertConfig; params: ParamStore; m: ParamStore; v: ParamStore; state: S }> {
   const { cfg, params, metadata } = await loadModelFolder(dir, { head: task, tokenizer: tok });
   const optimizer = await readSafetensors(path.join(dir, "optimizer.safetensors"));
   const m = params.like();

@@ -2,7 +2,7 @@
 // and the AdamW update, all in one graph. Parameters and Adam moments are graph inputs and outputs.
 import type { BertConfig } from "../model/config.js";
 import { Graph, type Value } from "../model/graph.js";
-import { buildTask, type Dims, type Task } from "../model/heads.js";
+import { buildHead, type Dims, type Head } from "../model/heads.js";
 import { gradients } from "./autodiff.js";
 
 export interface AdamWConfig {
@@ -57,7 +57,7 @@ export function isNoDecay(name: string, noDecay: string[]): boolean {
   return noDecay.some((s) => name.includes(s));
 }
 
-export function buildTrainGraph(cfg: BertConfig, task: Task, opts: TrainGraphOptions): TrainGraph {
+export function buildTrainGraph(cfg: BertConfig, task: Head, opts: TrainGraphOptions): TrainGraph {
   const g = new Graph(`bert_${task}_${opts.mode}`);
   const params = new Map<string, Value>();
   const shapes: { name: string; shape: number[] }[] = [];
@@ -70,7 +70,7 @@ export function buildTrainGraph(cfg: BertConfig, task: Task, opts: TrainGraphOpt
     }
     return v;
   };
-  const tg = buildTask({ g, cfg, param, training: opts.dropout, dropoutSeed: opts.dropoutSeed ?? 42 }, task, opts.dims, true);
+  const tg = buildHead({ g, cfg, param, training: opts.dropout, dropoutSeed: opts.dropoutSeed ?? 42 }, task, opts.dims, true);
   const outputs: string[] = [];
   for (const [name, v] of Object.entries(tg.losses)) {
     g.output(v, name);

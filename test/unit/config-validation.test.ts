@@ -6,7 +6,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } fro
 import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
-import { FillMask } from "../../server/inference/fill-mask.js";
+import { FillMaskPipeline } from "../../server/inference/fill-mask.js";
 import { bertConfig, configFromJson, ConfigError, encoderParameters, readConfig } from "../../server/model/config.js";
 import { paramShapes } from "../../server/model/params.js";
 import { TaskModel } from "../../server/inference/task-model.js";
@@ -29,9 +29,9 @@ function folder(name: string, fixture: string, tokens: number, edit: Record<stri
 }
 
 test("a vocabulary of another size than vocab_size is refused by fill-mask, prediction and fine-tuning, naming both sizes", async () => {
-  const fits = await FillMask.load(folder("fits", "pretraining", 777));
+  const fits = await FillMaskPipeline.load(folder("fits", "pretraining", 777));
   await fits.release();
-  await assert.rejects(FillMask.load(folder("short", "pretraining", 776)), /short\/vocab\.txt has 776 tokens but .*short\/config\.json says vocab_size 777/);
+  await assert.rejects(FillMaskPipeline.load(folder("short", "pretraining", 776)), /short\/vocab\.txt has 776 tokens but .*short\/config\.json says vocab_size 777/);
   await assert.rejects(TaskModel.load(folder("long", "heads/sequence_classification", 298)), /long\/vocab\.txt has 298 tokens but .*vocab_size 297/);
   const train = path.join(tmp, "train.tsv");
   writeFileSync(train, readFileSync("data/finetune/sst2-train.tsv", "utf8").split("\n").slice(0, 41).join("\n") + "\n");
@@ -72,7 +72,7 @@ test("sizes that would allocate gigabytes are refused before any allocation, nam
   assert.throws(() => configFromJson({ hidden_size: 1_200_000 }), /hidden_size 1200000 is the size furthest/);
   assert.throws(() => configFromJson({ num_hidden_layers: 10_000 }), /num_hidden_layers 10000 is the size furthest/);
   // Under that cap, but not what the weights hold: compared with the header of model.safetensors.
-  await assert.rejects(FillMask.load(folder("positions", "pretraining", 777, { max_position_embeddings: 20_000_000 })), /max_position_embeddings is 20000000 but .*position_embeddings\.weight of shape \[64,48\]/);
+  await assert.rejects(FillMaskPipeline.load(folder("positions", "pretraining", 777, { max_position_embeddings: 20_000_000 })), /max_position_embeddings is 20000000 but .*position_embeddings\.weight of shape \[64,48\]/);
   await assert.rejects(TaskModel.load(folder("layers", "heads/sequence_classification", 297, { num_hidden_layers: 5000 })), /num_hidden_layers is 5000 but .*model\.safetensors holds 2 layers/);
 });
 

@@ -4,7 +4,7 @@ import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
-import { FillMask, maskWindows, type Prediction } from "../../server/inference/fill-mask.js";
+import { FillMaskPipeline, maskWindows, type TokenPrediction } from "../../server/inference/fill-mask.js";
 
 // A tiny HF BertForPreTraining (L3 H48, vocab_size 777, max_position_embeddings 64), with a vocabulary of
 // its size: the special tokens, then words w5 … w776, each one token.
@@ -25,10 +25,10 @@ function words(n: number, masks: number[]): string[] {
   return Array.from({ length: n }, (_, i) => (masks.includes(i) ? "[MASK]" : `w${5 + ((i * 7919) % (config.vocab_size - 5))}`));
 }
 
-const close = (a: Prediction[], b: Prediction[]) => a.length === b.length && a.every((p, i) => p.id === b[i].id && Math.abs(p.score - b[i].score) < 1e-5);
+const close = (a: TokenPrediction[], b: TokenPrediction[]) => a.length === b.length && a.every((p, i) => p.id === b[i].id && Math.abs(p.score - b[i].score) < 1e-5);
 
 test("a 3,000-token line gets one list of predictions per [MASK], each from the text around it", async () => {
-  const fm = await FillMask.load(modelFolder());
+  const fm = await FillMaskPipeline.load(modelFolder());
   try {
     const masks = [2, 1500, 2990, 2991]; // near the start, in the middle, two together near the end
     const text = words(3000, masks);
@@ -53,7 +53,7 @@ test("a 3,000-token line gets one list of predictions per [MASK], each from the 
 });
 
 test("a line one token longer than the model reads is predicted as its first max_position_embeddings tokens", async () => {
-  const fm = await FillMask.load(modelFolder());
+  const fm = await FillMaskPipeline.load(modelFolder());
   try {
     const line = words(WINDOW + 1, [0, 10]);
     const [fits, over] = [await fm.predict(line.slice(0, WINDOW).join(" ")), await fm.predict(line.join(" "))];

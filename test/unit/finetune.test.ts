@@ -7,7 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
 import { bertConfig } from "../../server/model/config.js";
-import { architectureOf, taskFromArchitectures } from "../../server/model/heads.js";
+import { architectureOf, headFromArchitectures } from "../../server/model/heads.js";
 import { createInferenceSession } from "../../server/inference/inference-graph.js";
 import { initParams, loadParams, ParamStore, paramShapes } from "../../server/model/params.js";
 import { readSafetensors, toFloat32 } from "../../server/model/safetensors.js";
@@ -135,7 +135,7 @@ test("the heads fixtures of Hugging Face go through the fine-tuning feature path
     const dir = path.resolve(process.cwd(), "test/fixtures/hf/heads", name);
     const batch = JSON.parse(readFileSync(path.join(dir, "batch.json"), "utf8"));
     const cfg = (await import("../../server/model/config.js")).configFromJson(JSON.parse(readFileSync(path.join(dir, "config.json"), "utf8")));
-    const head = taskFromArchitectures(cfg.architectures)!;
+    const head = headFromArchitectures(cfg.architectures)!;
     const rowsOf = (r: number[][] | number[][][]) => (task === "choice" ? (r as number[][][]) : (r as number[][]).map((x) => [x]));
     const ids = rowsOf(batch.input_ids), types = rowsOf(batch.token_type_ids), masks = rowsOf(batch.attention_mask);
     // Features as the readers' encoders make them: unpadded rows, labels per task.

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, writeFileSync, statSync, mkdirSync } from "n
 import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
-import { FillMask } from "../../server/inference/fill-mask.js";
+import { FillMaskPipeline } from "../../server/inference/fill-mask.js";
 import { pretrain } from "../../server/pretraining/pretrain.js";
 import { tinyRun, workspace } from "./pretrain-workspace.js";
 
@@ -29,7 +29,7 @@ test("pretrain writes an HF run folder with metrics, resumes, and fill-mask read
   assert.deepEqual(resumed.metrics.map((m) => m.step), [9]);
   assert.equal(JSON.parse(readFileSync(path.join(run, "trainer_state.json"), "utf8")).step, 9);
 
-  const fm = await FillMask.load(run);
+  const fm = await FillMaskPipeline.load(run);
   const preds = await fm.predict("the [MASK] was built in [MASK] .", 3);
   assert.equal(preds.length, 2);
   for (const p of preds) {
