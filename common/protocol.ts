@@ -102,13 +102,6 @@ export interface FillMaskResult {
   masks: { token: string; score: number }[][];
 }
 
-export interface PredictParams {
-  model: string;
-  text: string;
-  pair?: string;
-  question?: string;
-}
-
 export interface StatusResult {
   model: string | undefined;
   /** The server's process id. */
@@ -153,8 +146,6 @@ export const Finetune = new RequestType<FinetuneParams, JobResult, void>("bert/f
 export const DetectTask = new RequestType<{ file: string }, { task: "classify" | "pair" | "choice" | "qa" | "ner"; why: string }, void>("bert/detectTask");
 /** Reads only. */
 export const FillMask = new RequestType<FillMaskParams, FillMaskResult, void>("bert/fillMask");
-/** Reads only. */
-export const Predict = new RequestType<PredictParams, Record<string, unknown>, void>("bert/predict");
 /** Cancels every running job (each stops after its current step, keeping a checkpoint); the number cancelled. */
 export const Cancel = new RequestType0<number, void>("bert/cancel");
 /** Stops one job (by StatusResult's job id) after its current step, keeping a checkpoint; false when no such job runs. */

@@ -1,6 +1,6 @@
 // The server's side of training jobs. Each job (pretrain, finetune) trains in a process of its own,
 // forked here (server/job-process.ts, bundled as dist/job.js; messages in server/job-ipc.ts), so that the
-// server answers fill-mask, hover and predict at once while it trains: the inference sessions stay here.
+// server answers fill-mask (ghost text, hover) at once while it trains: the inference sessions stay here.
 // Measured in code-server on 2 cores (AMD EPYC; test/vscode/suite.ts, 5 samples each, p50 / p90) while a
 // small-preset job trains at B32 T128: with the step in the server (onnxruntime-node runs a session
 // synchronously on the main thread, so each request waited for the step in progress), ghost text came

@@ -1,7 +1,7 @@
 // The BERT server: a language-server-style process the extension starts over IPC. It hosts the engine
-// (pretraining, fine-tuning, fill-mask, predict, import/export) so that model work never runs in the
-// extension host. Each job trains in a process of its own (server/jobs.ts), so fill-mask, hover and
-// predict, whose sessions live here, are answered at once while it trains. Jobs report work-done
+// (pretraining, fine-tuning, fill-mask, import/export) so that model work never runs in the extension
+// host. Each job trains in a process of its own (server/jobs.ts), so fill-mask (ghost text, hover), whose
+// sessions live here, is answered at once while it trains. Jobs report work-done
 // progress, stop on $/cancelRequest, bert/stopJob or bert/cancel (keeping a checkpoint), and stream their
 // metrics.
 // Paths come from the client: the server writes runs only inside the workspace folders' .bert-studio/runs,
@@ -13,7 +13,6 @@ import { createConnection, ProposedFeatures, ResponseError, type CancellationTok
 import { FillMaskPipeline } from "./inference/fill-mask.js";
 import { checkModel, exportModel, holdsModel, importModel, listModels } from "./inference/models.js";
 import * as P from "../common/protocol.js";
-import { TaskModel } from "./inference/task-model.js";
 import { detectTask, type FinetuneTask } from "./tasks/tasks.js";
 import { freeName, jobAt, jobList, jobs, runJob, stopAll, stopJob, type JobHost } from "./jobs.js";
 import type { JobSpec } from "./job-ipc.js";
@@ -135,19 +134,6 @@ connection.onRequest(
     if (!p.text.includes("[MASK]")) return { model: selected, masks: [] };
     const masks = await model.predict(p.text, p.topK);
     return { model: selected, masks: masks.map((m) => m.map(({ token, score }) => ({ token, score }))) };
-  }),
-);
-
-connection.onRequest(
-  P.Predict,
-  guard(async (p: P.PredictParams) => {
-    const model = await TaskModel.load(p.model);
-    try {
-      const [prediction] = await model.predictExamples(model.fromText(p.text, { pair: p.pair, question: p.question }));
-      return prediction;
-    } finally {
-      await model.release();
-    }
   }),
 );
 
