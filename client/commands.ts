@@ -118,7 +118,7 @@ async function pretrainOnWorkspace(ext: Extension, opts: { preset?: string; resu
   if (!pick) return undefined;
   const out = outOf(pick.preset);
   const params: P.PretrainParams = {
-    folder: folder.uri.fsPath,
+    corpus: folder.uri.fsPath,
     out,
     preset: pick.preset as P.PretrainParams["preset"],
     steps: config.steps,

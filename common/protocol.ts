@@ -8,9 +8,10 @@
 // model. The server alone decides about a run folder: a run already there is resumed, kept as `NAME-<n>`
 // (a rename) on request, or left alone with a RUN_EXISTS error; nothing is ever deleted.
 import { NotificationType, RequestType, RequestType0 } from "vscode-languageserver-protocol";
+import type { Device, Preset } from "./settings.js";
 
 /**
- * Pretrain and Finetune read `folder`/`train`/`eval`/`vocab`/`model` and write only `out`, which must lie
+ * Pretrain and Finetune read `corpus`/`train`/`eval`/`vocab`/`model` and write only `out`, which must lie
  * inside a workspace folder's `.bert-studio/runs`. A run already in `out` (trainer_state.json or
  * model.safetensors) is resumed with `resume`, moved to the next free `out-<n>` with `replace`, and otherwise
  * answered with a RUN_EXISTS error (data: RunExists). Refused while a job (of this server, or any process
@@ -25,24 +26,41 @@ export interface RunParams {
   replace?: boolean;
 }
 
+/**
+ * A pretraining run as the user describes it, in the editor (settings) or on the command line (flags):
+ * the engine takes this type as it is (server/pretraining/pretrain.ts), and every field left out takes its
+ * default from common/settings.ts there, so that both run the same defaults.
+ */
 export interface PretrainParams extends RunParams {
   /** Folder of text to pretrain on (a workspace folder). */
-  folder: string;
-  preset: "tiny" | "small" | "base";
+  corpus: string;
+  preset: Preset;
   steps: number;
+  /** Train for this many passes over the examples instead of `steps`. */
+  epochs?: number;
   batch: number;
   seq: number;
   lr: number;
   schedule: string;
-  device: string;
-  /** WordPiece vocabulary file; without it, one of `trainVocab` tokens is trained on the folder. */
+  /** Default: pretrainDefaults.warmupSteps(steps). */
+  warmupSteps?: number;
+  device: Device;
+  /** WordPiece vocabulary file; without it, one of `trainVocab` tokens is trained on the folder. A resumed run uses its own. */
   vocab?: string;
   trainVocab?: number;
+  /** Keep case and accents (default: lower-case, as bert-base-uncased). */
+  cased?: boolean;
   include?: string[];
   exclude?: string[];
   maxFileMb?: number;
   evalEvery?: number;
   checkpointEvery?: number;
+  seed?: number;
+  /** Micro-batches of `batch` examples per optimizer step (gradient accumulation). */
+  accumulationSteps?: number;
+  wholeWordMask?: boolean;
+  /** Dropout probability of hidden states and attention weights; default the preset's (0.1). */
+  dropout?: number;
 }
 
 /** Also refused when `out` is, or contains, `model` or the selected model. */

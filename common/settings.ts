@@ -136,6 +136,7 @@ type ValueOf<S> = S extends { enum: readonly (infer E)[] }
 export type Settings = { [K in SettingKey]: ValueOf<(typeof SETTINGS)[K]> };
 export type Preset = (typeof PRESET_NAMES)[number];
 export type ScheduleName = (typeof SCHEDULE_NAMES)[number];
+export type Device = (typeof DEVICE_NAMES)[number];
 export type DeviceName = (typeof DEVICE_NAMES)[number];
 
 /**

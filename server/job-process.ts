@@ -10,7 +10,7 @@
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { finetuneDefaults, MB, pretrainDefaults } from "../common/settings.js";
+import { finetuneDefaults, pretrainDefaults } from "../common/settings.js";
 import type { FromJob, JobDone, JobSpec, ToJob } from "./job-ipc.js";
 import type { Device } from "./model/session.js";
 
@@ -65,27 +65,13 @@ async function train(spec: JobSpec, threads: number, signal: AbortSignal): Promi
   if (spec.kind === "pretrain") {
     const { pretrain } = await import("./pretraining/pretrain.js");
     const p = spec.params;
+    // The request is the engine's options: what the user left unset defaults there (common/settings.ts).
     const { metrics, stopped, step } = await pretrain({
+      ...p,
       ...common,
-      corpus: p.folder,
-      out: p.out,
+      // A resumed run uses its own vocabulary; a new one without vocab.txt trains one of trainVocab tokens.
       vocab: p.resume && (await exists(path.join(p.out, "trainer_state.json"))) ? undefined : p.vocab,
       trainVocab: p.vocab ? undefined : (p.trainVocab ?? pretrainDefaults.trainVocab),
-      preset: p.preset,
-      steps: p.steps,
-      batch: p.batch,
-      seq: p.seq,
-      lr: p.lr,
-      schedule: p.schedule,
-      seed: pretrainDefaults.seed,
-      evalEvery: p.evalEvery ?? pretrainDefaults.evalEvery(p.steps),
-      checkpointEvery: p.checkpointEvery ?? pretrainDefaults.checkpointEvery(p.steps),
-      logEvery: pretrainDefaults.logEvery,
-      cased: pretrainDefaults.cased,
-      heldOut: pretrainDefaults.heldOut,
-      include: p.include?.length ? p.include : undefined,
-      exclude: p.exclude?.length ? p.exclude : undefined,
-      maxFileBytes: (p.maxFileMb ?? pretrainDefaults.maxFileMb) * MB,
     });
     return { stopped, step, metrics: metrics[metrics.length - 1] };
   }

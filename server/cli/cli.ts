@@ -1,6 +1,6 @@
 // `bert-studio`: the engine without an editor.
 import { parseArgs } from "node:util";
-import { fillMaskDefaults, MB, pretrainDefaults as D, PRESET_NAMES, settingDefault } from "../../common/settings.js";
+import { fillMaskDefaults, pretrainDefaults as D, PRESET_NAMES, settingDefault, type Preset } from "../../common/settings.js";
 import { device, nonNegativeInt, positiveInt, positiveNumber, shown, stopOnInterrupt, UsageError } from "./args.js";
 import { evaluateCommand, FINETUNE_HELP, finetuneCommand, predictCommand } from "./tasks.js";
 import { exportCommand, importCommand, MODELS_HELP } from "./models.js";
@@ -188,7 +188,6 @@ async function pretrainCommand(args: string[]): Promise<number> {
   const dropout = values.dropout === undefined ? undefined : Number(values.dropout);
   if (dropout !== undefined && !(dropout >= 0 && dropout < 1)) throw new UsageError(`--dropout must be in [0, 1), got ${values.dropout}`);
   if (values.steps && values.epochs) throw new UsageError("give --steps or --epochs, not both");
-  // With --epochs only the trainer knows the steps; until it applies the cadence rule itself, the cadences follow --steps.
   const steps = positiveInt("steps", values.steps, D.steps);
   const schedule = values.schedule ?? D.schedule;
   const { getScheduler } = await import("../training/schedules.js");
@@ -202,7 +201,7 @@ async function pretrainCommand(args: string[]): Promise<number> {
     out: values.out,
     vocab: values.vocab,
     trainVocab: values["train-vocab"] === undefined ? undefined : positiveInt("train-vocab", values["train-vocab"], 0),
-    preset: preset as "tiny",
+    preset: preset as Preset,
     steps,
     epochs: values.epochs === undefined ? undefined : positiveInt("epochs", values.epochs, 0),
     batch: positiveInt("batch", values.batch, D.batch),
@@ -210,20 +209,19 @@ async function pretrainCommand(args: string[]): Promise<number> {
     lr,
     schedule,
     warmupSteps: values.warmup === undefined ? undefined : nonNegativeInt("warmup", values.warmup),
-    seed: values.seed === undefined ? D.seed : Number(values.seed),
-    evalEvery: positiveInt("eval-every", values["eval-every"], D.evalEvery(steps)),
-    checkpointEvery: positiveInt("checkpoint-every", values["checkpoint-every"], D.checkpointEvery(steps)),
-    logEvery: D.logEvery,
+    // Unset: the engine's defaults (common/settings.ts), the editor's too.
+    seed: values.seed === undefined ? undefined : Number(values.seed),
+    evalEvery: values["eval-every"] === undefined ? undefined : positiveInt("eval-every", values["eval-every"], 0),
+    checkpointEvery: values["checkpoint-every"] === undefined ? undefined : positiveInt("checkpoint-every", values["checkpoint-every"], 0),
     resume: !!values.resume,
     device: device(values.device),
     cased: !!values.cased,
-    heldOut: D.heldOut,
-    accumulationSteps: positiveInt("grad-accum", values["grad-accum"], D.accumulationSteps),
+    accumulationSteps: values["grad-accum"] === undefined ? undefined : positiveInt("grad-accum", values["grad-accum"], 0),
     wholeWordMask: !!values["whole-word-mask"],
     dropout,
     include: values.include,
     exclude: values.exclude,
-    maxFileBytes: positiveInt("max-file-mb", values["max-file-mb"], D.maxFileMb) * MB,
+    maxFileMb: values["max-file-mb"] === undefined ? undefined : positiveInt("max-file-mb", values["max-file-mb"], 0),
     signal: controller.signal,
     onMessage: (m) => process.stderr.write(`${m}\n`),
     onProgress: (p) => {

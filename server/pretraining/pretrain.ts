@@ -2,12 +2,13 @@
 // (training/loop.ts) with a held-out split, checkpoints (an HF folder plus optimizer and trainer state),
 // metrics.jsonl and resume.
 import { promises as fs } from "node:fs";
-import { pretrainDefaults } from "../../common/settings.js";
+import type { PretrainParams } from "../../common/protocol.js";
+import { MB, pretrainDefaults } from "../../common/settings.js";
 import * as ort from "onnxruntime-node";
 import { bertConfig, PRESETS, type BertConfig } from "../model/config.js";
 import { architectureOf } from "../model/heads.js";
 import { CheckpointError, initParams, ParamStore, paramShapes } from "../model/params.js";
-import { createSession, type Device } from "../model/session.js";
+import { createSession } from "../model/session.js";
 import { Rng } from "../util/rng.js";
 import { CorpusError, documents, type CorpusOptions } from "../text/corpus.js";
 import { tokenizeCorpus } from "../text/token-cache.js";
@@ -21,46 +22,37 @@ import { BertTokenizer } from "../text/tokenizer.js";
 import { trainWordPiece, WordCounter } from "../text/vocab-trainer.js";
 import { buildTrainGraph } from "../training/train-graph.js";
 
-export interface PretrainOptions {
-  corpus: string;
-  out: string;
-  /** A WordPiece vocab.txt; or `trainVocab` to train one of that size on the corpus. A resumed run uses its own. */
-  vocab?: string;
-  trainVocab?: number;
-  preset: keyof typeof PRESETS;
-  steps: number;
-  /** Train for this many passes over the training examples instead of `steps`. */
-  epochs?: number;
-  batch: number;
-  seq: number;
-  lr: number;
-  schedule: string;
-  /** Default: 6% of the steps. */
-  warmupSteps?: number;
-  seed: number;
-  evalEvery: number;
-  checkpointEvery: number;
-  logEvery: number;
-  resume: boolean;
-  device: Device;
+/**
+ * The protocol's PretrainParams (what the user set; unset fields default from common/settings.ts) plus what
+ * only the engine's callers choose.
+ */
+export interface PretrainOptions extends PretrainParams {
+  /** Default pretrainDefaults.logEvery. */
+  logEvery?: number;
+  /** Fraction of documents held out for evaluation; default pretrainDefaults.heldOut. */
+  heldOut?: number;
   /** ONNX Runtime intra-op threads; default: one per core (the editor's job process leaves one core free). */
   threads?: number;
-  cased: boolean;
-  /** Fraction of documents held out for evaluation. */
-  heldOut: number;
-  /** Micro-batches of `batch` examples per optimizer step (gradient accumulation); default 1. */
-  accumulationSteps?: number;
-  wholeWordMask?: boolean;
-  /** Dropout probability of hidden states and attention weights; default the preset's (0.1). */
-  dropout?: number;
-  include?: string[];
-  exclude?: string[];
-  maxFileBytes?: number;
   signal?: AbortSignal;
   onProgress?: (p: Progress) => void;
   /** Every metrics row as it is written to metrics.jsonl. */
   onRow?: (row: Metrics) => void;
   onMessage?: (m: string) => void;
+}
+
+/** PretrainOptions with every default applied (the cadences need the steps, known once the corpus is read). */
+type Resolved = Omit<PretrainOptions, "seed" | "logEvery" | "heldOut" | "accumulationSteps" | "cased" | "maxFileMb"> & {
+  seed: number;
+  logEvery: number;
+  heldOut: number;
+  accumulationSteps: number;
+  cased: boolean;
+  maxFileMb: number;
+};
+
+function withDefaults(o: PretrainOptions): Resolved {
+  const D = pretrainDefaults;
+  return { ...o, seed: o.seed ?? D.seed, logEvery: o.logEvery ?? D.logEvery, heldOut: o.heldOut ?? D.heldOut, accumulationSteps: o.accumulationSteps ?? D.accumulationSteps, cased: o.cased ?? D.cased, maxFileMb: o.maxFileMb ?? D.maxFileMb };
 }
 
 export interface Progress {
@@ -102,9 +94,9 @@ export function pretrain(options: PretrainOptions): Promise<{ metrics: Metrics[]
 }
 
 async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; stopped: boolean; step: number }> {
-  let o = options;
+  let o = withDefaults(options);
   const say = o.onMessage ?? (() => undefined);
-  const corpusOpts: CorpusOptions = { warn: say, include: o.include, exclude: o.exclude, maxFileBytes: o.maxFileBytes };
+  const corpusOpts: CorpusOptions = { warn: say, include: o.include?.length ? o.include : undefined, exclude: o.exclude?.length ? o.exclude : undefined, maxFileBytes: o.maxFileMb * MB };
   const runExists = await hasRun(o.out);
   if (runExists && !o.resume) throw new PretrainError(`${o.out} already holds a training run: pass --resume to continue it, or choose another --out`);
   if (o.resume && !runExists) say(`no run to resume in ${o.out}: starting a new one`);
@@ -136,7 +128,7 @@ async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; st
   const { train, held } = splitHeldOut(docs, o.heldOut);
   const special = specialIds(tok);
   const data = { ...pretrainingOptions(o.seq), wholeWordMask: !!o.wholeWordMask };
-  const k = o.accumulationSteps ?? pretrainDefaults.accumulationSteps;
+  const k = o.accumulationSteps;
   const dims = { batch: o.batch, seq: o.seq, predictions: o.batch * data.maxPredictionsPerSeq };
   if (o.epochs) {
     // Epoch 0's example count stands for every epoch's (they differ by a few examples between seeds).
@@ -251,8 +243,9 @@ async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; st
       steps: o.steps,
       accumulationSteps: k,
       logEvery: o.logEvery,
-      evalEvery: o.evalEvery,
-      checkpointEvery: o.checkpointEvery,
+      // The cadences follow the steps (known here, after --epochs became steps).
+      evalEvery: o.evalEvery ?? pretrainDefaults.evalEvery(o.steps),
+      checkpointEvery: o.checkpointEvery ?? pretrainDefaults.checkpointEvery(o.steps),
       schedule,
       seed: o.seed,
       signal: o.signal,

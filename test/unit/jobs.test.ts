@@ -23,7 +23,7 @@ const linux = process.platform === "linux";
 
 /** A tiny pretraining job on the 120 kB WikiText workspace (a metrics row every 10 steps and at the last). */
 function pretrainSpec(dir: string, extra: Partial<PretrainParams> = {}): JobSpec {
-  const params: PretrainParams = { folder: path.join(dir, "corpus"), out: path.join(dir, "run"), preset: "tiny", steps: 20, batch: 4, seq: 32, lr: 1e-3, schedule: "linear", device: "cpu", vocab: VOCAB, resume: false, evalEvery: 10, checkpointEvery: 10, ...extra };
+  const params: PretrainParams = { corpus: path.join(dir, "corpus"), out: path.join(dir, "run"), preset: "tiny", steps: 20, batch: 4, seq: 32, lr: 1e-3, schedule: "linear", device: "cpu", vocab: VOCAB, resume: false, evalEvery: 10, checkpointEvery: 10, ...extra };
   return { kind: "pretrain", params };
 }
 

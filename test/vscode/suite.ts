@@ -244,7 +244,7 @@ const tests: [string, () => Promise<void>][] = [
       // The editor's default batch and length (B32 T128): one step of the small preset is seconds of work on
       // two cores (it trains on one). The first metrics row (step 10) says the training loop runs.
       const out = path.join(runs(), "latency-small");
-      const params: PretrainParams = { folder: ws(), out, preset: "small", steps: 1000, batch: 32, seq: 128, lr: 1e-4, schedule: "linear", device: "cpu", trainVocab: 2000, resume: false };
+      const params: PretrainParams = { corpus: ws(), out, preset: "small", steps: 1000, batch: 32, seq: 128, lr: 1e-4, schedule: "linear", device: "cpu", trainVocab: 2000, resume: false };
       const job = request("bert/pretrain", params) as Promise<JobResult>;
       try {
         const started = await until("the small job to train", async () => {
@@ -308,7 +308,7 @@ const tests: [string, () => Promise<void>][] = [
     "a diverging run (learning rate 1e30) ends with the server's 'diverged' message and writes no NaN",
     async () => {
       const out = path.join(runs(), "diverged");
-      const params: PretrainParams = { folder: ws(), out, preset: "tiny", steps: 30, batch: 4, seq: 32, lr: 1e30, schedule: "linear", device: "cpu", trainVocab: 2000, resume: false, checkpointEvery: 1000 };
+      const params: PretrainParams = { corpus: ws(), out, preset: "tiny", steps: 30, batch: 4, seq: 32, lr: 1e30, schedule: "linear", device: "cpu", trainVocab: 2000, resume: false, checkpointEvery: 1000 };
       await assert.rejects(request("bert/pretrain", params), /training diverged at step \d+: .* Try a lower learning rate/);
       assert.equal((await status()).jobs.length, 0);
       assert.ok(!existsSync(path.join(out, "model.safetensors")), "no checkpoint of a diverged run");
@@ -321,7 +321,7 @@ const tests: [string, () => Promise<void>][] = [
     async () => {
       const model = path.join(runs(), "pretrain-tiny");
       const before = snapshot(model);
-      const pretrain = (out: string): PretrainParams => ({ folder: ws(), out, preset: "tiny", steps: 2, batch: 2, seq: 32, lr: 1e-3, schedule: "linear", device: "cpu", trainVocab: 2000, resume: false });
+      const pretrain = (out: string): PretrainParams => ({ corpus: ws(), out, preset: "tiny", steps: 2, batch: 2, seq: 32, lr: 1e-3, schedule: "linear", device: "cpu", trainVocab: 2000, resume: false });
       for (const out of [path.join(ws(), "elsewhere"), path.join(os.tmpdir(), "bert-studio-elsewhere"), path.join(runs(), "..", "..", "up")]) {
         await assert.rejects(request("bert/pretrain", pretrain(out)), /outside the workspace's run folders/, out);
         assert.ok(!existsSync(out), out);
@@ -444,7 +444,7 @@ const tests: [string, () => Promise<void>][] = [
     "a job whose process is killed (kill -9, as the OOM killer does) ends with an error naming its run, and resumes from its last checkpoint",
     async () => {
       const out = path.join(runs(), "killed-job");
-      const params: PretrainParams = { folder: ws(), out, preset: "tiny", steps: 5000, batch: 8, seq: 32, lr: 1e-3, schedule: "linear", device: "cpu", trainVocab: 2000, resume: false, checkpointEvery: 10 };
+      const params: PretrainParams = { corpus: ws(), out, preset: "tiny", steps: 5000, batch: 8, seq: 32, lr: 1e-3, schedule: "linear", device: "cpu", trainVocab: 2000, resume: false, checkpointEvery: 10 };
       const { pid: serverPid } = await status();
       const outcome = (request("bert/pretrain", params) as Promise<unknown>).then(() => undefined, (e: Error) => e);
       let error: Error | undefined;
