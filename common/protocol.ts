@@ -63,19 +63,49 @@ export interface PretrainParams extends RunParams {
   dropout?: number;
 }
 
-/** Also refused when `out` is, or contains, `model` or the selected model. */
+/** The five fine-tuning tasks of the BERT paper (server/tasks/tasks.ts has their specs). */
+export const FINETUNE_TASKS = ["classify", "pair", "choice", "qa", "ner"] as const;
+export type FinetuneTask = (typeof FINETUNE_TASKS)[number];
+
+/** Which columns of a table hold the texts and the label. */
+export interface TableColumns {
+  /** Column name (with a header) or 0-based index of the text, the second text of a pair, and the label. */
+  text?: string;
+  pair?: string;
+  label?: string;
+  /** Whether the first row is a header; default: detected (it names a known or requested column). */
+  header?: boolean;
+}
+
+/**
+ * A fine-tuning run as the user describes it (editor settings, CLI flags): the engine takes this type as it
+ * is (server/tasks/finetune.ts, with the task detected when "auto"); fields left out default there from
+ * common/settings.ts. Also refused when `out` is, or contains, `model` or the selected model.
+ */
 export interface FinetuneParams extends RunParams {
-  task: "classify" | "pair" | "choice" | "qa" | "ner" | "auto";
+  task: FinetuneTask | "auto";
   train: string;
   eval?: string;
-  /** The encoder to start from (read only). */
+  /** The encoder to start from (read only): a pretraining run or any HF BERT folder. */
   model: string;
   epochs: number;
+  /** Train for this many steps instead of `epochs`. */
+  steps?: number;
   batch: number;
   maxLength: number;
+  /** Question answering: the stride between windows of a long context. */
+  docStride?: number;
   lr: number;
   schedule: string;
-  device: string;
+  /** Default: finetuneDefaults.warmupSteps(steps), 10% (BERT's recipe). */
+  warmupSteps?: number;
+  accumulationSteps?: number;
+  /** Evaluate (and checkpoint) every N steps; default once per epoch. */
+  evalEvery?: number;
+  checkpointEvery?: number;
+  seed?: number;
+  device: Device;
+  columns?: TableColumns;
 }
 
 /** Error code of a Pretrain/Finetune refused because `out` holds a run and neither resume nor replace was set. */
@@ -161,7 +191,7 @@ export const Pretrain = new RequestType<PretrainParams, JobResult, void>("bert/p
 /** Writes only `out` (see RunParams and FinetuneParams). */
 export const Finetune = new RequestType<FinetuneParams, JobResult, void>("bert/finetune");
 /** Reads only. */
-export const DetectTask = new RequestType<{ file: string }, { task: "classify" | "pair" | "choice" | "qa" | "ner"; why: string }, void>("bert/detectTask");
+export const DetectTask = new RequestType<{ file: string }, { task: FinetuneTask; why: string }, void>("bert/detectTask");
 /** Reads only. */
 export const FillMask = new RequestType<FillMaskParams, FillMaskResult, void>("bert/fillMask");
 /** Cancels every running job (each stops after its current step, keeping a checkpoint); the number cancelled. */

@@ -10,7 +10,7 @@
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { finetuneDefaults, pretrainDefaults } from "../common/settings.js";
+import { pretrainDefaults } from "../common/settings.js";
 import type { FromJob, JobDone, JobSpec, ToJob } from "./job-ipc.js";
 import type { Device } from "./model/session.js";
 
@@ -76,22 +76,7 @@ async function train(spec: JobSpec, threads: number, signal: AbortSignal): Promi
     return { stopped, step, metrics: metrics[metrics.length - 1] };
   }
   const { finetune } = await import("./tasks/finetune.js");
-  const p = spec.params;
-  const { metrics, stopped, step } = await finetune({
-    ...common,
-    task: spec.task,
-    train: p.train,
-    eval: p.eval,
-    model: p.model,
-    out: p.out,
-    epochs: p.epochs,
-    batch: p.batch,
-    maxLength: p.maxLength,
-    lr: p.lr,
-    schedule: p.schedule,
-    seed: finetuneDefaults.seed,
-    logEvery: finetuneDefaults.logEvery,
-  });
+  const { metrics, stopped, step } = await finetune({ ...spec.params, ...common, task: spec.task }); // unset fields default in the engine
   return { stopped, step, metrics: metrics[metrics.length - 1] };
 }
 

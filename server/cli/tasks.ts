@@ -102,8 +102,7 @@ export async function finetuneCommand(args: string[]): Promise<number> {
     accumulationSteps: positiveInt("grad-accum", values["grad-accum"], D.accumulationSteps),
     evalEvery: values["eval-every"] === undefined ? undefined : positiveInt("eval-every", values["eval-every"], 0),
     checkpointEvery: values["checkpoint-every"] === undefined ? undefined : positiveInt("checkpoint-every", values["checkpoint-every"], 0),
-    logEvery: D.logEvery,
-    seed: values.seed === undefined ? D.seed : Number(values.seed),
+    seed: values.seed === undefined ? undefined : Number(values.seed), // unset: the engine's default, as in the editor
     resume: !!values.resume,
     device: device(values.device),
     columns: columns(values),

@@ -3,6 +3,7 @@
 // accumulation, checkpoints, exact resume, cancel, metrics.jsonl + TensorBoard) with this file's batches,
 // evaluation each epoch or every N steps, and the best checkpoint by the task's main metric kept in RUN/best.
 import { promises as fs } from "node:fs";
+import type { FinetuneParams } from "../../common/protocol.js";
 import { finetuneDefaults } from "../../common/settings.js";
 import * as path from "node:path";
 import * as ort from "onnxruntime-node";
@@ -10,7 +11,7 @@ import type { BertConfig } from "../model/config.js";
 import { loadWeights, openModelFolder } from "../model/folder.js";
 import { architectureOf } from "../model/heads.js";
 import { initParams, ParamStore, paramShapes, type LoadReport } from "../model/params.js";
-import { createSession, type Device } from "../model/session.js";
+import { createSession } from "../model/session.js";
 import { forwardFeatures, labelsOfConfig, type TaskSettings } from "./task-config.js";
 import { defaultDocStride } from "./qa.js";
 import { DataError } from "./readers.js";
@@ -22,36 +23,14 @@ import { hasRun, loadCheckpoint, MetricsLog, saveCheckpoint, saveModel, withRunL
 import { getScheduler } from "../training/schedules.js";
 import { BertTokenizer } from "../text/tokenizer.js";
 import { buildTrainGraph } from "../training/train-graph.js";
-import type { ColumnOptions } from "./readers.js";
 
-export interface FinetuneOptions {
+/** The protocol's FinetuneParams (the task detected) plus what only the engine's callers choose. */
+export interface FinetuneOptions extends Omit<FinetuneParams, "task" | "replace"> {
   task: FinetuneTask;
-  train: string;
-  eval?: string;
-  /** Pretrained model folder (ours or HF's): encoder weights, tokenizer and sizes. */
-  model: string;
-  out: string;
-  epochs: number;
-  /** Train for this many steps instead of `epochs`. */
-  steps?: number;
-  batch: number;
-  maxLength: number;
-  docStride?: number;
-  lr: number;
-  schedule: string;
-  /** Default: 10% of the steps (BERT's fine-tuning recipe). */
-  warmupSteps?: number;
-  accumulationSteps?: number;
-  /** Evaluate every N steps; default once per epoch. */
-  evalEvery?: number;
-  checkpointEvery?: number;
-  logEvery: number;
-  seed: number;
-  resume: boolean;
-  device: Device;
+  /** Default finetuneDefaults.logEvery. */
+  logEvery?: number;
   /** ONNX Runtime intra-op threads; default: one per core (the editor's job process leaves one core free). */
   threads?: number;
-  columns?: ColumnOptions;
   /** Also write the starting weights (loaded encoder + new head) and the example order here, for side-by-side comparisons. */
   saveInit?: string;
   signal?: AbortSignal;
@@ -93,7 +72,8 @@ export function finetune(o: FinetuneOptions): Promise<{ metrics: Metrics[]; stop
   return withRunLock(o.out, "finetune", o.onMessage ?? (() => undefined), () => train(o));
 }
 
-async function train(o: FinetuneOptions): Promise<{ metrics: Metrics[]; stopped: boolean; step: number; best?: State["best"] }> {
+async function train(options: FinetuneOptions): Promise<{ metrics: Metrics[]; stopped: boolean; step: number; best?: State["best"] }> {
+  const o = { ...options, seed: options.seed ?? finetuneDefaults.seed, logEvery: options.logEvery ?? finetuneDefaults.logEvery };
   const say = o.onMessage ?? (() => undefined);
   const spec = TASK_SPECS[o.task];
   let bad = 0;

@@ -1,5 +1,6 @@
 // Readers for labelled files, one per task family, each streaming its file line by line. A bad row is
 // reported through `onBadRow` with file, line and problem, and skipped; a file with no usable row is an error.
+import type { TableColumns } from "../../common/protocol.js";
 import { createReadStream, promises as fs } from "node:fs";
 import * as path from "node:path";
 import { createInterface } from "node:readline";
@@ -188,14 +189,8 @@ export function parseCsvRecord(text: string): string[] | undefined {
   return new CsvRecords().push({ text, line: 1 })?.fields;
 }
 
-export interface ColumnOptions {
-  /** Column name (with a header) or 0-based index of the text, the second text of a pair, and the label. */
-  text?: string;
-  pair?: string;
-  label?: string;
-  /** Whether the first row is a header; default: detected (it names a known or requested column). */
-  header?: boolean;
-}
+/** Which columns hold the texts and the label (the protocol's TableColumns). */
+export type ColumnOptions = TableColumns;
 
 const TEXT_NAMES = ["text", "sentence", "sentence1", "premise", "question", "content", "review"];
 const PAIR_NAMES = ["text_pair", "sentence2", "hypothesis", "question2"];

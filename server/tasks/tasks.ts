@@ -22,8 +22,8 @@ import {
   type TextExample,
 } from "./readers.js";
 
-export const FINETUNE_TASKS = ["classify", "pair", "choice", "qa", "ner"] as const;
-export type FinetuneTask = (typeof FINETUNE_TASKS)[number];
+export { FINETUNE_TASKS, type FinetuneTask } from "../../common/protocol.js";
+import type { FinetuneTask } from "../../common/protocol.js";
 
 /** One model input row (several for multiple choice) with what training needs of its example. */
 export interface Feature {
