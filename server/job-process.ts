@@ -60,7 +60,7 @@ async function train(spec: JobSpec, threads: number, signal: AbortSignal): Promi
   const onMessage = (text: string) => send({ type: "message", text });
   const onRow = (row: Record<string, number>) => send({ type: "row", row });
   const onProgress = ({ step, steps }: { step: number; steps: number }) => send({ type: "progress", step, steps });
-  const { exists } = await import("./training/run-folder.js");
+  const { exists } = await import("./util/fs.js");
   const common = { device: spec.params.device as Device, threads, resume: spec.params.resume, signal, onMessage, onRow, onProgress };
   if (spec.kind === "pretrain") {
     const { pretrain } = await import("./pretraining/pretrain.js");

@@ -22,9 +22,8 @@ import { ResponseError, type CancellationToken, type Connection, type WorkDonePr
 import { switchMallocEnv } from "../common/malloc.js";
 import * as P from "../common/protocol.js";
 import { JOB_PARENT_ENV, type FromJob, type JobDone, type JobSpec, type ToJob } from "./job-ipc.js";
-import { exists } from "./training/run-folder.js";
 import { describeHolder, runLockHolder } from "./training/run-lock.js";
-import { sameOrInside } from "./util/fs.js";
+import { exists, sameOrInside } from "./util/fs.js";
 
 /** The job process's bundle, next to the server's (dist/). */
 export const JOB_ENTRY = path.join(__dirname, "job.js");

@@ -16,9 +16,8 @@ import * as P from "../common/protocol.js";
 import { detectTask, type FinetuneTask } from "./tasks/tasks.js";
 import { freeName, jobAt, jobList, jobs, runJob, stopAll, stopJob, type JobHost } from "./jobs.js";
 import type { JobSpec } from "./job-ipc.js";
-import { exists } from "./training/run-folder.js";
 import { describeHolder, runLockHolder } from "./training/run-lock.js";
-import { inside, sameOrInside } from "./util/fs.js";
+import { exists, inside, sameOrInside } from "./util/fs.js";
 
 const connection = createConnection(ProposedFeatures.all);
 const log = (text: string) => connection.sendNotification(P.Message, { text });

@@ -14,6 +14,7 @@ import { createSession, type Device } from "../model/session.js";
 import { Optimizer } from "../training/optimizer.js";
 import { getScheduler } from "../training/schedules.js";
 import { buildTrainGraph, type AdamWConfig } from "../training/train-graph.js";
+import { exists } from "../util/fs.js";
 
 export const TOLERANCE = { outputs: 1e-4, loss: 1e-5, gradients: 1e-4, steps: 2e-4 };
 
@@ -139,9 +140,7 @@ export async function runParity(dir: string, device: Device = "cpu"): Promise<Pa
   const lossNames = [...expected.keys()].filter((k) => k.endsWith("loss"));
   const graph = buildTrainGraph(cfg, task, { mode: "grads", dims, dropout: false, expose: outputNames });
   const { session } = await createSession(graph.model, { device });
-  const paramFeeds: Record<string, ort.Tensor> = {};
-  for (const s of params.specs) paramFeeds[s.name] = new ort.Tensor("float32", params.view(s.name), s.shape);
-  const result = await session.run({ ...feeds, ...paramFeeds });
+  const result = await session.run({ ...feeds, ...params.feeds() });
   await session.release();
 
   const outputs = new Group();
@@ -174,7 +173,7 @@ export async function runParity(dir: string, device: Device = "cpu"): Promise<Pa
 
   const groups: ParityReport["groups"] = { outputs: outputs.report(), loss: loss.report(), gradients: gradients.report() };
   const trainPath = path.join(dir, "train.json");
-  const hasTrain = await fs.stat(trainPath).then(() => true, () => false);
+  const hasTrain = await exists(trainPath);
   if (hasTrain) groups.steps = await checkSteps(cfg, task, params, feeds, dims, expected, JSON.parse(await fs.readFile(trainPath, "utf8")), loss, gradientLimits, device);
   groups.loss = loss.report();
   const ok = Object.values(groups).every((gr) => gr!.ratio <= 1);

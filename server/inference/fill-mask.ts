@@ -4,6 +4,7 @@ import { createInferenceSession } from "./inference-graph.js";
 import { loadModelFolder } from "../model/folder.js";
 import type { Device } from "../model/session.js";
 import { BertTokenizer } from "../text/tokenizer.js";
+import { softmax, topIndices } from "../util/softmax.js";
 
 export interface TokenPrediction {
   token: string;
@@ -63,19 +64,8 @@ export class FillMaskPipeline {
     const V = logits.length / masks.length;
     return masks.map((_, p) => {
       const row = logits.subarray(p * V, (p + 1) * V);
-      let max = -Infinity;
-      for (const x of row) max = Math.max(max, x);
-      let sum = 0;
-      for (const x of row) sum += Math.exp(x - max);
-      const top: number[] = [];
-      for (let i = 0; i < V; i++) {
-        if (top.length < topK || row[i] > row[top[top.length - 1]]) {
-          top.push(i);
-          top.sort((a, b) => row[b] - row[a]);
-          if (top.length > topK) top.pop();
-        }
-      }
-      return top.map((id) => ({ token: this.tokenizer.idToToken(id), id, score: Math.exp(row[id] - max) / sum }));
+      const probs = softmax(row);
+      return topIndices(row, topK).map((id) => ({ token: this.tokenizer.idToToken(id), id, score: probs[id] }));
     });
   }
 

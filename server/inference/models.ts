@@ -9,7 +9,7 @@ import type { ModelInfo } from "../../common/protocol.js";
 import { readConfig } from "../model/config.js";
 import { loadModelFolder } from "../model/folder.js";
 import { headFromArchitectures, type Head } from "../model/heads.js";
-import { exists } from "../training/run-folder.js";
+import { exists } from "../util/fs.js";
 import { describeHolder, runLockHolder } from "../training/run-lock.js";
 import { BertTokenizer } from "../text/tokenizer.js";
 import { buildInferenceGraph } from "./inference-graph.js";

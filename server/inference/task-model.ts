@@ -6,7 +6,7 @@ import type { BertConfig } from "../model/config.js";
 import { createInferenceSession } from "./inference-graph.js";
 import { loadModelFolder } from "../model/folder.js";
 import type { Device } from "../model/session.js";
-import { exists } from "../training/run-folder.js";
+import { exists } from "../util/fs.js";
 import { BertTokenizer } from "../text/tokenizer.js";
 import { DataError } from "../tasks/readers.js";
 import { forwardFeatures, labelsOfConfig, taskOfConfig, type TaskSettings } from "../tasks/task-config.js";

@@ -1,6 +1,7 @@
 // Parameters of a model in one flat Float32Array, each named tensor a view into it (HF names).
 // Loading maps Hugging Face checkpoints onto it (tied decoder, legacy names, missing "bert." prefix).
 import * as path from "node:path";
+import * as ort from "onnxruntime-node";
 import { ConfigError, snake, type BertConfig } from "./config.js";
 import { Graph, type Value } from "./graph.js";
 import { buildHead, type Head } from "./heads.js";
@@ -45,6 +46,11 @@ export class ParamStore {
     const s = this.byName.get(name);
     if (!s) throw new Error(`no parameter ${name}`);
     return this.data.subarray(s.offset, s.offset + s.size);
+  }
+
+  /** The parameters as ONNX Runtime tensors over their views (no copy), named `prefix` + name: a graph's feeds. */
+  feeds(prefix = ""): Record<string, ort.Tensor> {
+    return Object.fromEntries(this.specs.map((s) => [prefix + s.name, new ort.Tensor("float32", this.view(s.name), s.shape)]));
   }
 
   /** A store with the same layout and a fresh (zeroed) buffer. */

@@ -194,9 +194,7 @@ async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; st
     const sum = { loss: 0, mlm_loss: 0, nsp_loss: 0, mlm_correct: 0, mlm_count: 0, nsp_correct: 0, nsp_count: 0 };
     for (let i = 0; i + o.batch <= heldInstances.length; i += o.batch) {
       const feeds = collate(heldInstances.slice(i, i + o.batch), data, special, r);
-      const paramFeeds: Record<string, ort.Tensor> = {};
-      for (const s of opt.params.specs) paramFeeds[s.name] = new ort.Tensor("float32", opt.params.view(s.name), s.shape);
-      const out = await evalSession.run({ ...feeds, ...paramFeeds });
+      const out = await evalSession.run({ ...feeds, ...opt.params.feeds() });
       sum.loss += Number(out.loss.data[0]);
       sum.mlm_loss += Number(out.mlm_loss.data[0]);
       sum.nsp_loss += Number(out.nsp_loss.data[0]);

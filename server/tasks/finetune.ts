@@ -6,7 +6,6 @@ import { promises as fs } from "node:fs";
 import type { FinetuneParams } from "../../common/protocol.js";
 import { finetuneDefaults } from "../../common/settings.js";
 import * as path from "node:path";
-import * as ort from "onnxruntime-node";
 import type { BertConfig } from "../model/config.js";
 import { loadWeights, openModelFolder } from "../model/folder.js";
 import { architectureOf } from "../model/heads.js";
@@ -162,8 +161,7 @@ async function train(options: FinetuneOptions): Promise<{ metrics: Metrics[]; st
 
   const evaluate = async (): Promise<Record<string, number>> => {
     if (!evalSession) return {};
-    const paramFeeds: Record<string, ort.Tensor> = {};
-    for (const s of opt.params.specs) paramFeeds[s.name] = new ort.Tensor("float32", opt.params.view(s.name), s.shape);
+    const paramFeeds = opt.params.feeds();
     const outputs = await forwardFeatures(o.task, evalFeatures, (feeds) => evalSession.run({ ...feeds, ...paramFeeds }), { batchSize: o.batch * 2, padId: tok.padId, labelled: true });
     const scores = spec.score(evalExamples, spec.predict(evalExamples, evalFeatures, outputs, labels), labels);
     return Object.fromEntries(Object.entries(scores).filter(([, v]) => typeof v === "number").map(([name, v]) => [`eval_${name}`, v as number]));

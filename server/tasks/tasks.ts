@@ -5,6 +5,7 @@ import { promises as fs } from "node:fs";
 import * as ort from "onnxruntime-node";
 import type { Head } from "../model/heads.js";
 import type { BertTokenizer } from "../text/tokenizer.js";
+import { softmax } from "../util/softmax.js";
 import { accuracy, entityScores, macroF1, squadScores } from "./metrics.js";
 import { entities, normalizeTags, tagLabels } from "./ner.js";
 import { answerPositions, bestAnswer, DEFAULT_QA, defaultDocStride, qaWindows, type QaWindow } from "./qa.js";
@@ -87,14 +88,6 @@ function sortedLabels(seen: Iterable<string>): string[] {
   const all = [...new Set(seen)];
   const numeric = all.every((l) => /^-?\d+(\.\d+)?$/.test(l));
   return all.sort((a, b) => (numeric ? Number(a) - Number(b) : a < b ? -1 : a > b ? 1 : 0));
-}
-
-function softmax(row: ArrayLike<number>): number[] {
-  let max = -Infinity;
-  for (let i = 0; i < row.length; i++) max = Math.max(max, row[i]);
-  const e = Array.from(row, (x) => Math.exp(x - max));
-  const sum = e.reduce((a, b) => a + b, 0);
-  return e.map((x) => x / sum);
 }
 
 function argmax(row: ArrayLike<number>): number {

@@ -4,7 +4,7 @@
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { bertNormalizer, bertPreTokenizer, bertProcessing, Tokenizer, WordPiece, wordPieceDecoder, type TruncationStrategy } from "tokenizers";
-import { writeFileAtomic } from "../util/fs.js";
+import { exists, writeFileAtomic } from "../util/fs.js";
 
 export const SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] as const;
 
@@ -104,11 +104,11 @@ export class BertTokenizer {
 
   /** From a model folder: tokenizer.json if present, else vocab.txt (+ do_lower_case of tokenizer_config.json). */
   static async fromDir(dir: string): Promise<BertTokenizer> {
-    const exists = (f: string) => fs.stat(path.join(dir, f)).then(() => true, () => false);
-    if (await exists("tokenizer.json")) return BertTokenizer.fromTokenizerJson(path.join(dir, "tokenizer.json"));
-    if (await exists("vocab.txt")) {
+    const has = (f: string) => exists(path.join(dir, f));
+    if (await has("tokenizer.json")) return BertTokenizer.fromTokenizerJson(path.join(dir, "tokenizer.json"));
+    if (await has("vocab.txt")) {
       let lowercase = true;
-      if (await exists("tokenizer_config.json")) {
+      if (await has("tokenizer_config.json")) {
         const c = JSON.parse(await fs.readFile(path.join(dir, "tokenizer_config.json"), "utf8")) as { do_lower_case?: boolean };
         lowercase = c.do_lower_case ?? true;
       }

@@ -40,12 +40,9 @@ interface State {
 }
 
 function makeState(params: ParamStore, m: ParamStore, v: ParamStore): State {
-  const asInputs: Record<string, ort.Tensor> = {};
+  const asInputs: Record<string, ort.Tensor> = { ...params.feeds(), ...m.feeds("m."), ...v.feeds("v.") };
   const asOutputs: Record<string, ort.Tensor> = {};
   for (const s of params.specs) {
-    asInputs[s.name] = new ort.Tensor("float32", params.view(s.name), s.shape);
-    asInputs[`m.${s.name}`] = new ort.Tensor("float32", m.view(s.name), s.shape);
-    asInputs[`v.${s.name}`] = new ort.Tensor("float32", v.view(s.name), s.shape);
     asOutputs[`new.${s.name}`] = asInputs[s.name];
     asOutputs[`new_m.${s.name}`] = asInputs[`m.${s.name}`];
     asOutputs[`new_v.${s.name}`] = asInputs[`v.${s.name}`];

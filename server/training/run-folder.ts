@@ -8,7 +8,7 @@ import { loadModelFolder } from "../model/folder.js";
 import type { Head } from "../model/heads.js";
 import { CheckpointError, loadParams, requireComplete, saveParams, type ParamStore } from "../model/params.js";
 import { readSafetensors, writeSafetensors } from "../model/safetensors.js";
-import { writeFileAtomic } from "../util/fs.js";
+import { exists, writeFileAtomic } from "../util/fs.js";
 import { DivergedError } from "./optimizer.js";
 import { RunLock } from "./run-lock.js";
 import { EventWriter } from "./tensorboard.js";
@@ -19,9 +19,6 @@ export interface Metrics {
   [name: string]: number;
 }
 
-export async function exists(file: string): Promise<boolean> {
-  return fs.stat(file).then(() => true, () => false);
-}
 
 /** Whether `dir` holds a run that can be resumed. */
 export function hasRun(dir: string): Promise<boolean> {

@@ -26,3 +26,7 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array | 
   }
   await fs.rename(tmp, file);
 }
+
+export async function exists(file: string): Promise<boolean> {
+  return fs.stat(file).then(() => true, () => false);
+}
