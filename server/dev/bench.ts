@@ -5,6 +5,7 @@ import { initParams, ParamStore, paramShapes } from "../model/params.js";
 import type { Device } from "../model/session.js";
 import { Optimizer } from "../training/optimizer.js";
 import { Rng } from "../util/rng.js";
+import { inputFeeds } from "../model/heads.js";
 
 export interface BenchTrainOptions {
   preset: string;
@@ -66,14 +67,14 @@ export function randomPretrainingBatch(cfg: BertConfig, batch: number, seq: numb
     });
     nsp[b] = BigInt(rng.int(2));
   }
-  return {
+  return inputFeeds({
     input_ids: new ort.Tensor("int64", ids, [batch, seq]),
     token_type_ids: new ort.Tensor("int64", types, [batch, seq]),
     attention_mask: new ort.Tensor("int64", mask, [batch, seq]),
     masked_positions: new ort.Tensor("int64", positions, [batch * perSeq]),
     masked_lm_labels: new ort.Tensor("int64", labels, [batch * perSeq]),
     next_sentence_label: new ort.Tensor("int64", nsp, [batch]),
-  };
+  });
 }
 
 export function benchConfig(o: BenchTrainOptions): BertConfig {

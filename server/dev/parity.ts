@@ -5,7 +5,7 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import * as ort from "onnxruntime-node";
 import { readConfig, type BertConfig } from "../model/config.js";
-import { headFromArchitectures, type Dims, type Head } from "../model/heads.js";
+import { headFromArchitectures, inputFeeds, type Dims, type Head, type InputFeeds } from "../model/heads.js";
 import { createInferenceSession } from "../inference/inference-graph.js";
 import { loadWeights } from "../model/folder.js";
 import { ParamStore, paramShapes } from "../model/params.js";
@@ -52,7 +52,7 @@ function int64(x: unknown, shape = shapeOf(x)): ort.Tensor {
 export function feedsFromBatch(task: Head, batch: Batch): { feeds: Record<string, ort.Tensor>; dims: Dims } {
   const shape = shapeOf(batch.input_ids);
   const dims: Dims = task === "multiple_choice" ? { batch: shape[0], choices: shape[1], seq: shape[2] } : { batch: shape[0], seq: shape[1] };
-  const feeds: Record<string, ort.Tensor> = {
+  const feeds: InputFeeds = {
     input_ids: int64(batch.input_ids),
     token_type_ids: int64(batch.token_type_ids ?? flat(batch.input_ids).map(() => 0), shape),
     attention_mask: int64(batch.attention_mask ?? flat(batch.input_ids).map(() => 1), shape),
@@ -70,7 +70,7 @@ export function feedsFromBatch(task: Head, batch: Batch): { feeds: Record<string
   } else {
     feeds.labels = int64(batch.labels);
   }
-  return { feeds, dims };
+  return { feeds: inputFeeds(feeds), dims };
 }
 
 function maxAbs(a: ArrayLike<number>): number {

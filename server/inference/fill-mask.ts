@@ -5,6 +5,7 @@ import { loadModelFolder } from "../model/folder.js";
 import type { Device } from "../model/session.js";
 import { BertTokenizer } from "../text/tokenizer.js";
 import { softmax, topIndices } from "../util/softmax.js";
+import { inputFeeds } from "../model/heads.js";
 
 export interface TokenPrediction {
   token: string;
@@ -54,12 +55,14 @@ export class FillMaskPipeline {
   private async predictWindow(ids: number[], typeIds: number[], masks: number[], topK: number): Promise<TokenPrediction[][]> {
     const i64 = (xs: number[], dims: number[]) => new ort.Tensor("int64", BigInt64Array.from(xs.map(BigInt)), dims);
     const T = ids.length;
-    const out = await this.session.run({
-      input_ids: i64(ids, [1, T]),
-      token_type_ids: i64(typeIds, [1, T]),
-      attention_mask: i64(ids.map(() => 1), [1, T]),
-      masked_positions: i64(masks, [masks.length]),
-    });
+    const out = await this.session.run(
+      inputFeeds({
+        input_ids: i64(ids, [1, T]),
+        token_type_ids: i64(typeIds, [1, T]),
+        attention_mask: i64(ids.map(() => 1), [1, T]),
+        masked_positions: i64(masks, [masks.length]),
+      }),
+    );
     const logits = out.prediction_logits.data as Float32Array;
     const V = logits.length / masks.length;
     return masks.map((_, p) => {

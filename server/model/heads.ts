@@ -3,7 +3,19 @@
 // graph inputs, builds itself on the encoder and returns named outputs plus the loss when labels are given.
 import { bert, dropout, layerNorm, linear, pooler, type BuildContext, type BertInputs } from "./bert.js";
 import type { BertConfig } from "./config.js";
+import type * as ort from "onnxruntime-node";
 import type { Dim, Graph, Value } from "./graph.js";
+
+/** The graphs' inputs besides the parameters: the names the feeds are spelled with (HF's argument names). */
+export const INPUT_NAMES = ["input_ids", "token_type_ids", "attention_mask", "masked_positions", "masked_lm_labels", "next_sentence_label", "labels", "start_positions", "end_positions"] as const;
+export type InputName = (typeof INPUT_NAMES)[number];
+/** Feeds of those inputs; the type checks their names wherever they are written. */
+export type InputFeeds = { [K in InputName]?: ort.Tensor };
+
+/** `f` as the feeds of a session run. */
+export function inputFeeds(f: InputFeeds): Record<string, ort.Tensor> {
+  return Object.fromEntries(Object.entries(f).filter(([, t]) => t !== undefined)) as Record<string, ort.Tensor>;
+}
 
 export const HEADS = [
   "pretraining",
@@ -83,14 +95,17 @@ function mlmHead(ctx: BuildContext, rows: Value): Value {
 }
 
 /** Builds encoder + head for `task`. With `labels`, label inputs and the loss are added. */
+/** A graph input of one of the InputName names. */
+const input = (g: Graph, name: InputName, type: "int64" | "float32", shape: Dim[]): Value => g.input(name, type, shape);
+
 export function buildHead(ctx: BuildContext, task: Head, dims: Dims, labels: boolean): HeadGraph {
   const { g, cfg } = ctx;
   const h = cfg.hiddenSize;
   const tokenShape: Dim[] = task === "multiple_choice" ? [dims.batch, dims.choices ?? "choices", dims.seq] : [dims.batch, dims.seq];
   const inputs: Record<string, Value> = {
-    input_ids: g.input("input_ids", "int64", tokenShape),
-    token_type_ids: g.input("token_type_ids", "int64", tokenShape),
-    attention_mask: g.input("attention_mask", "int64", tokenShape),
+    input_ids: input(g, "input_ids", "int64", tokenShape),
+    token_type_ids: input(g, "token_type_ids", "int64", tokenShape),
+    attention_mask: input(g, "attention_mask", "int64", tokenShape),
   };
   let enc: BertInputs = { inputIds: inputs.input_ids, tokenTypeIds: inputs.token_type_ids, attentionMask: inputs.attention_mask };
   if (task === "multiple_choice") {
@@ -107,11 +122,11 @@ export function buildHead(ctx: BuildContext, task: Head, dims: Dims, labels: boo
     case "pretraining":
     case "masked_lm": {
       // Logits only at the masked positions (flat indices into batch*seq), as Google's original BERT.
-      const positions = (inputs.masked_positions = g.input("masked_positions", "int64", [dims.predictions ?? "predictions"]));
+      const positions = (inputs.masked_positions = input(g, "masked_positions", "int64", [dims.predictions ?? "predictions"]));
       outputs.prediction_logits = mlmHead(ctx, g.gather(out.flatSequence, positions));
       outputs.mlm_predictions = g.argMax(outputs.prediction_logits, -1);
       if (labels) {
-        inputs.masked_lm_labels = g.input("masked_lm_labels", "int64", [dims.predictions ?? "predictions"]);
+        inputs.masked_lm_labels = input(g, "masked_lm_labels", "int64", [dims.predictions ?? "predictions"]);
         losses.mlm_loss = crossEntropy(g, outputs.prediction_logits, inputs.masked_lm_labels);
       }
       if (task === "pretraining") {
@@ -119,7 +134,7 @@ export function buildHead(ctx: BuildContext, task: Head, dims: Dims, labels: boo
         outputs.seq_relationship_logits = linear(ctx, pooled, "cls.seq_relationship", h, 2);
         outputs.nsp_predictions = g.argMax(outputs.seq_relationship_logits, -1);
         if (labels) {
-          inputs.next_sentence_label = g.input("next_sentence_label", "int64", [dims.batch]);
+          inputs.next_sentence_label = input(g, "next_sentence_label", "int64", [dims.batch]);
           losses.nsp_loss = crossEntropy(g, outputs.seq_relationship_logits, inputs.next_sentence_label);
           losses.loss = g.add(losses.mlm_loss, losses.nsp_loss);
         }
@@ -134,11 +149,11 @@ export function buildHead(ctx: BuildContext, task: Head, dims: Dims, labels: boo
       outputs.logits = linear(ctx, dropout(ctx, pooled, hiddenDrop), "classifier", h, n);
       if (labels) {
         if (n === 1 || cfg.problemType === "regression") {
-          inputs.labels = g.input("labels", "float32", [dims.batch]);
+          inputs.labels = input(g, "labels", "float32", [dims.batch]);
           const diff = g.sub(g.squeeze(outputs.logits, [1]), inputs.labels);
           losses.loss = g.reduceMean(g.mul(diff, diff), undefined, false);
         } else {
-          inputs.labels = g.input("labels", "int64", [dims.batch]);
+          inputs.labels = input(g, "labels", "int64", [dims.batch]);
           losses.loss = crossEntropy(g, outputs.logits, inputs.labels);
         }
       }
@@ -149,7 +164,7 @@ export function buildHead(ctx: BuildContext, task: Head, dims: Dims, labels: boo
       const logits = linear(ctx, dropout(ctx, out.flatSequence, hiddenDrop), "classifier", h, n);
       outputs.logits = g.reshapeTo(logits, g.concat([g.shapeOf(inputs.input_ids), g.ints([n])], 0), [...tokenShape, n]);
       if (labels) {
-        inputs.labels = g.input("labels", "int64", tokenShape);
+        inputs.labels = input(g, "labels", "int64", tokenShape);
         losses.loss = crossEntropy(g, logits, g.reshape(inputs.labels, [-1]));
       }
       break;
@@ -161,8 +176,8 @@ export function buildHead(ctx: BuildContext, task: Head, dims: Dims, labels: boo
       outputs.start_logits = perToken(0);
       outputs.end_logits = perToken(1);
       if (labels) {
-        inputs.start_positions = g.input("start_positions", "int64", [dims.batch]);
-        inputs.end_positions = g.input("end_positions", "int64", [dims.batch]);
+        inputs.start_positions = input(g, "start_positions", "int64", [dims.batch]);
+        inputs.end_positions = input(g, "end_positions", "int64", [dims.batch]);
         const start = crossEntropy(g, outputs.start_logits, inputs.start_positions);
         const end = crossEntropy(g, outputs.end_logits, inputs.end_positions);
         losses.loss = g.mul(g.add(start, end), g.scalar(0.5));
@@ -174,7 +189,7 @@ export function buildHead(ctx: BuildContext, task: Head, dims: Dims, labels: boo
       const scores = linear(ctx, dropout(ctx, pooled, hiddenDrop), "classifier", h, 1); // [B*C, 1]
       outputs.logits = g.reshapeTo(scores, g.shapeOf(inputs.input_ids, 0, 2), tokenShape.slice(0, 2)); // [B, C]
       if (labels) {
-        inputs.labels = g.input("labels", "int64", [dims.batch]);
+        inputs.labels = input(g, "labels", "int64", [dims.batch]);
         losses.loss = crossEntropy(g, outputs.logits, inputs.labels);
       }
       break;

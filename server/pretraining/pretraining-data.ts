@@ -6,6 +6,7 @@
 import * as ort from "onnxruntime-node";
 import type { TokenCorpus, TokenIds } from "../text/token-corpus.js";
 import { Rng } from "../util/rng.js";
+import { inputFeeds } from "../model/heads.js";
 
 
 export interface Instance {
@@ -191,12 +192,12 @@ export function collate(instances: Instance[], opts: PretrainingOptions, special
     }
     nsp[b] = BigInt(inst.isRandomNext);
   });
-  return {
+  return inputFeeds({
     input_ids: new ort.Tensor("int64", ids, [B, T]),
     token_type_ids: new ort.Tensor("int64", types, [B, T]),
     attention_mask: new ort.Tensor("int64", mask, [B, T]),
     masked_positions: new ort.Tensor("int64", positions, [B * P]),
     masked_lm_labels: new ort.Tensor("int64", labels, [B * P]),
     next_sentence_label: new ort.Tensor("int64", nsp, [B]),
-  };
+  });
 }

@@ -3,7 +3,7 @@
 // predictions, and how predictions are scored.
 import { promises as fs } from "node:fs";
 import * as ort from "onnxruntime-node";
-import type { Head } from "../model/heads.js";
+import { inputFeeds, type Head, type InputFeeds } from "../model/heads.js";
 import type { BertTokenizer } from "../text/tokenizer.js";
 import { softmax } from "../util/softmax.js";
 import { accuracy, entityScores, macroF1, squadScores } from "./metrics.js";
@@ -383,12 +383,12 @@ export function collateFeatures(task: FinetuneTask, features: Feature[], padId: 
     }),
   );
   const shape = task === "choice" ? [B, C, T] : [B, T];
-  const feeds: Record<string, ort.Tensor> = {
+  const feeds: InputFeeds = {
     input_ids: new ort.Tensor("int64", ids, shape),
     token_type_ids: new ort.Tensor("int64", types, shape),
     attention_mask: new ort.Tensor("int64", mask, shape),
   };
-  if (!labelled) return feeds;
+  if (!labelled) return inputFeeds(feeds);
   const i64 = (xs: number[], dims: number[]) => new ort.Tensor("int64", BigInt64Array.from(xs, (x) => BigInt(x)), dims);
   if (task === "qa") {
     feeds.start_positions = i64(features.map((f) => f.start ?? -100), [B]);
@@ -398,7 +398,7 @@ export function collateFeatures(task: FinetuneTask, features: Feature[], padId: 
   } else {
     feeds.labels = i64(features.map((f) => f.label ?? -100), [B]);
   }
-  return feeds;
+  return inputFeeds(feeds);
 }
 
 /** Splits batch outputs back into per-feature rows (NER and QA rows keep only the feature's own tokens). */
