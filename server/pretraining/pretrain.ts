@@ -16,7 +16,7 @@ import { Optimizer } from "../training/optimizer.js";
 import { collate, createInstances, DEFAULT_PRETRAINING, shards, type Instance, type PretrainingOptions, type SpecialIds } from "./pretraining-data.js";
 import type { TokenCorpus } from "../text/token-corpus.js";
 import { getScheduler } from "../training/schedules.js";
-import { trainLoop, type TrainingTask } from "../training/loop.js";
+import { trainLoop, type TrainerHooks, type TrainingTask } from "../training/loop.js";
 import { hasRun, loadCheckpoint, MetricsLog, saveCheckpoint, withRunLock, type Metrics } from "../training/run-folder.js";
 import { BertTokenizer } from "../text/tokenizer.js";
 import { trainWordPiece, WordCounter } from "../text/vocab-trainer.js";
@@ -26,18 +26,10 @@ import { buildTrainGraph } from "../training/train-graph.js";
  * The protocol's PretrainParams (what the user set; unset fields default from common/settings.ts) plus what
  * only the engine's callers choose.
  */
-export interface PretrainOptions extends PretrainParams {
-  /** Default pretrainDefaults.logEvery. */
-  logEvery?: number;
+export interface PretrainOptions extends PretrainParams, TrainerHooks {
   /** Fraction of documents held out for evaluation; default pretrainDefaults.heldOut. */
   heldOut?: number;
-  /** ONNX Runtime intra-op threads; default: one per core (the editor's job process leaves one core free). */
-  threads?: number;
-  signal?: AbortSignal;
   onProgress?: (p: Progress) => void;
-  /** Every metrics row as it is written to metrics.jsonl. */
-  onRow?: (row: Metrics) => void;
-  onMessage?: (m: string) => void;
 }
 
 /** PretrainOptions with every default applied (the cadences need the steps, known once the corpus is read). */

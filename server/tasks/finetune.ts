@@ -17,25 +17,17 @@ import { DataError } from "./readers.js";
 import { TASK_SPECS, collateFeatures, type Feature, type FinetuneTask } from "./tasks.js";
 import { Rng } from "../util/rng.js";
 import { Optimizer } from "../training/optimizer.js";
-import { trainLoop, type TrainingTask } from "../training/loop.js";
+import { trainLoop, type TrainerHooks, type TrainingTask } from "../training/loop.js";
 import { hasRun, loadCheckpoint, MetricsLog, saveCheckpoint, saveModel, withRunLock, type Metrics } from "../training/run-folder.js";
 import { getScheduler } from "../training/schedules.js";
 import { BertTokenizer } from "../text/tokenizer.js";
 import { buildTrainGraph } from "../training/train-graph.js";
 
 /** The protocol's FinetuneParams (the task detected) plus what only the engine's callers choose. */
-export interface FinetuneOptions extends Omit<FinetuneParams, "task" | "replace"> {
+export interface FinetuneOptions extends Omit<FinetuneParams, "task" | "replace">, TrainerHooks {
   task: FinetuneTask;
-  /** Default finetuneDefaults.logEvery. */
-  logEvery?: number;
-  /** ONNX Runtime intra-op threads; default: one per core (the editor's job process leaves one core free). */
-  threads?: number;
   /** Also write the starting weights (loaded encoder + new head) and the example order here, for side-by-side comparisons. */
   saveInit?: string;
-  signal?: AbortSignal;
-  onMessage?: (m: string) => void;
-  /** Every metrics row as it is written to metrics.jsonl. */
-  onRow?: (row: Metrics) => void;
   onProgress?: (p: { step: number; steps: number; loss: number; eta_s: number; metrics?: Record<string, number> }) => void;
 }
 

@@ -8,6 +8,19 @@ import type * as ort from "onnxruntime-node";
 import type { Optimizer, StepResult } from "./optimizer.js";
 import type { Metrics, MetricsLog } from "./run-folder.js";
 
+/** What the callers of a trainer (the CLI, the editor's job process, tests) choose besides the run itself. */
+export interface TrainerHooks {
+  /** A metrics row every this many steps; default the trainer's (common/settings.ts). */
+  logEvery?: number;
+  /** ONNX Runtime intra-op threads; default: one per core (the editor's job process leaves one core free). */
+  threads?: number;
+  /** Stops the run after the current step, with a checkpoint. */
+  signal?: AbortSignal;
+  /** Every metrics row as it is written to metrics.jsonl. */
+  onRow?: (row: Metrics) => void;
+  onMessage?: (m: string) => void;
+}
+
 /** What a trainer supplies to the loop. */
 export interface TrainingTask {
   /** The next micro-batch of training feeds (its position is part of the trainer's state). */
