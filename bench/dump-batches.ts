@@ -11,9 +11,9 @@ import { bertConfig, PRESETS, writeConfig } from "../server/model/config.js";
 import { architectureOf } from "../server/model/heads.js";
 import { initParams, ParamStore, paramShapes, saveParams } from "../server/model/params.js";
 import { writeSafetensors } from "../server/model/safetensors.js";
-import { BatchStream, pretrainingOptions, specialIds, splitHeldOut } from "../server/pretraining/pretrain.js";
+import { BatchStream, splitHeldOut } from "../server/pretraining/pretrain.js";
+import { collate, createInstances, pretrainingOptions, specialIds } from "../server/pretraining/pretraining-data.js";
 import { tokenizeCorpus } from "../server/text/token-cache.js";
-import { collate, createInstances } from "../server/pretraining/pretraining-data.js";
 import { BertTokenizer } from "../server/text/tokenizer.js";
 import { Rng } from "../server/util/rng.js";
 

@@ -19,6 +19,10 @@ export const FINETUNE_HELP = `  bert-studio finetune TASK --train FILE [--eval F
       (accuracy; SQuAD F1; entity F1) on --eval.
   bert-studio evaluate --model RUN --data FILE [--json]
       The task's metrics on a labelled file (RUN/best when there is one).
+  bert-studio evaluate --model RUN --text FILE|DIR [--seq 128] [--batch 32] [--seed 42] [--max-sequences 2048] [--json]
+      A pretrained model (BertForPreTraining, BertForMaskedLM) on any text: masked-token top-1 and top-5
+      accuracy, perplexity and NSP accuracy. Pairs as for training, 15% of the tokens predicted, every one
+      replaced by [MASK] (no kept tokens: they would be free answers); pairs and masks from --seed.
   bert-studio predict --model RUN (FILE | TEXT) [--pair TEXT] [--question TEXT] [--json]
       Label + probabilities; QA answer + score + span (code-point offsets); NER entities with offsets.
 `;
@@ -120,9 +124,25 @@ export async function finetuneCommand(args: string[]): Promise<number> {
 }
 
 export async function evaluateCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { model: { type: "string" }, data: { type: "string" }, json: { type: "boolean" }, device: { type: "string" }, ...COLUMN_OPTIONS } });
+  const textOptions = { text: { type: "string" }, seq: { type: "string" }, batch: { type: "string" }, seed: { type: "string" }, "max-sequences": { type: "string" } } as const;
+  const { values } = parseArgs({ args, options: { model: { type: "string" }, data: { type: "string" }, json: { type: "boolean" }, device: { type: "string" }, ...COLUMN_OPTIONS, ...textOptions } });
   if (!values.model) throw new UsageError("evaluate needs --model RUN");
-  if (!values.data) throw new UsageError("evaluate needs --data FILE (labelled)");
+  if (values.data && values.text) throw new UsageError("give --data FILE (a labelled file, for a fine-tuned model) or --text FILE|DIR (for a pretrained model), not both");
+  if (values.text) {
+    const { evaluateOnText } = await import("../pretraining/mlm-eval.js");
+    const r = await evaluateOnText(values.model, values.text, {
+      seq: values.seq === undefined ? undefined : positiveInt("seq", values.seq, 0),
+      batch: values.batch === undefined ? undefined : positiveInt("batch", values.batch, 0),
+      seed: values.seed === undefined ? undefined : Number(values.seed),
+      maxSequences: values["max-sequences"] === undefined ? undefined : positiveInt("max-sequences", values["max-sequences"], 0),
+      device: device(values.device),
+      onMessage: say,
+    });
+    if (values.json) process.stdout.write(JSON.stringify(r) + "\n");
+    else for (const [k, v] of Object.entries(r)) process.stdout.write(`${k}: ${typeof v === "number" && !Number.isInteger(v) ? v.toFixed(4) : v}\n`);
+    return 0;
+  }
+  if (!values.data) throw new UsageError("evaluate needs --data FILE (labelled) or --text FILE|DIR");
   const { TaskModel } = await import("../inference/task-model.js");
   const model = await TaskModel.load(values.model, device(values.device));
   let bad = 0;

@@ -8,19 +8,18 @@ import * as ort from "onnxruntime-node";
 import { bertConfig, PRESETS, type BertConfig } from "../model/config.js";
 import { architectureOf } from "../model/heads.js";
 import { CheckpointError, initParams, ParamStore, paramShapes } from "../model/params.js";
-import { createSession } from "../model/session.js";
 import { Rng } from "../util/rng.js";
 import { CorpusError, documents, type CorpusOptions } from "../text/corpus.js";
 import { tokenizeCorpus } from "../text/token-cache.js";
 import { Optimizer } from "../training/optimizer.js";
-import { collate, createInstances, DEFAULT_PRETRAINING, shards, type Instance, type PretrainingOptions, type SpecialIds } from "./pretraining-data.js";
+import { collate, createInstances, pretrainingOptions, shards, specialIds, type Instance, type PretrainingOptions, type SpecialIds } from "./pretraining-data.js";
 import type { TokenCorpus } from "../text/token-corpus.js";
 import { getScheduler } from "../training/schedules.js";
 import { trainLoop, type TrainerHooks, type TrainingTask } from "../training/loop.js";
+import { MlmEvaluator } from "./mlm-eval.js";
 import { hasRun, loadCheckpoint, MetricsLog, saveCheckpoint, withRunLock, type Metrics } from "../training/run-folder.js";
 import { BertTokenizer } from "../text/tokenizer.js";
 import { trainWordPiece, WordCounter } from "../text/vocab-trainer.js";
-import { buildTrainGraph } from "../training/train-graph.js";
 
 /**
  * The protocol's PretrainParams (what the user set; unset fields default from common/settings.ts) plus what
@@ -71,14 +70,6 @@ export function splitHeldOut(docs: TokenCorpus, fraction: number): { train: Toke
   return { train: docs.slice(0, docs.length - n), held: docs.slice(docs.length - n, docs.length) };
 }
 
-export function specialIds(tok: BertTokenizer): SpecialIds {
-  return { cls: tok.clsId, sep: tok.sepId, mask: tok.maskId, pad: tok.padId, vocabSize: tok.vocabSize, isContinuation: tok.continuationMask() };
-}
-
-/** BERT's settings for a sequence length: 15% masked, max_predictions_per_seq = 15% of it (20 at 128). */
-export function pretrainingOptions(seq: number): PretrainingOptions {
-  return { ...DEFAULT_PRETRAINING, maxSeqLength: seq, maxPredictionsPerSeq: Math.max(1, Math.round(seq * 0.15)) };
-}
 
 /** Pretrains into `options.out`, holding its lock (a second process training into it is refused). */
 export function pretrain(options: PretrainOptions): Promise<{ metrics: Metrics[]; stopped: boolean; step: number }> {
@@ -168,8 +159,7 @@ async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; st
     opt.v.data.set(v.data);
   }
   opt.t = state.step;
-  const evalGraph = buildTrainGraph(cfg, "pretraining", { mode: "eval", dims, dropout: false, expose: ["mlm_predictions", "nsp_predictions"] });
-  const evalSession = (await createSession(evalGraph.model, { device: o.device, threads: o.threads })).session;
+  const evaluator = await MlmEvaluator.create(cfg, "pretraining", dims, { device: o.device, threads: o.threads });
   const schedule = getScheduler(o.schedule, o.lr, { warmupSteps: o.warmupSteps ?? pretrainDefaults.warmupSteps(o.steps), trainingSteps: o.steps });
   const rng = new Rng(0);
   rng.setState(state.rng);
@@ -180,28 +170,12 @@ async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; st
   let heldDocs = 1;
   while (heldDocs < held.length && held.tokens(0, heldDocs) < o.batch * 8 * o.seq * 3) heldDocs++;
   const heldInstances = createInstances(held, data, special, new Rng(o.seed + 1), 0, heldDocs).slice(0, o.batch * 8);
+  // The held-out figures (eval_*) by the protocol of mlm-eval.ts: all-[MASK], fixed pairs and masks.
   const evaluate = async (): Promise<Record<string, number>> => {
-    const r = new Rng(o.seed + 2);
-    let n = 0;
-    const sum = { loss: 0, mlm_loss: 0, nsp_loss: 0, mlm_correct: 0, mlm_count: 0, nsp_correct: 0, nsp_count: 0 };
-    for (let i = 0; i + o.batch <= heldInstances.length; i += o.batch) {
-      const feeds = collate(heldInstances.slice(i, i + o.batch), data, special, r);
-      const out = await evalSession.run({ ...feeds, ...opt.params.feeds() });
-      sum.loss += Number(out.loss.data[0]);
-      sum.mlm_loss += Number(out.mlm_loss.data[0]);
-      sum.nsp_loss += Number(out.nsp_loss.data[0]);
-      addHits(feeds, out, sum);
-      n++;
-    }
-    if (n === 0) return {};
-    return {
-      eval_loss: sum.loss / n,
-      eval_mlm_loss: sum.mlm_loss / n,
-      eval_mlm_perplexity: Math.exp(sum.mlm_loss / n),
-      eval_nsp_loss: sum.nsp_loss / n,
-      eval_mlm_acc: sum.mlm_correct / Math.max(1, sum.mlm_count),
-      eval_nsp_acc: sum.nsp_correct / Math.max(1, sum.nsp_count),
-    };
+    const r = await evaluator.score(opt.params, heldInstances, data, special, o.seed + 2);
+    if (!r) return {};
+    const { masked_tokens: _m, sequences: _s, ...figures } = r;
+    return Object.fromEntries(Object.entries(figures).map(([k, v]) => [`eval_${k}`, v as number]));
   };
 
   const batches = new BatchStream(train, data, special, o.batch, o.seed, state, rng);
@@ -244,7 +218,7 @@ async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; st
     });
   } finally {
     await opt.release();
-    await evalSession.release();
+    await evaluator.release();
   }
 }
 

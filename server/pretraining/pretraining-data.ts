@@ -7,6 +7,7 @@ import * as ort from "onnxruntime-node";
 import type { TokenCorpus, TokenIds } from "../text/token-corpus.js";
 import { Rng } from "../util/rng.js";
 import { inputFeeds } from "../model/heads.js";
+import type { BertTokenizer } from "../text/tokenizer.js";
 
 
 export interface Instance {
@@ -24,6 +25,11 @@ export interface PretrainingOptions {
   maskedLmProb: number;
   maxPredictionsPerSeq: number;
   wholeWordMask: boolean;
+  /**
+   * What a predicted token becomes: BERT's 80% [MASK] / 10% random / 10% kept (default, for training), or
+   * always [MASK] (for evaluation: a kept token is a free answer, and inflates accuracy).
+   */
+  replacement?: "80-10-10" | "all-mask";
 }
 
 export const DEFAULT_PRETRAINING: PretrainingOptions = {
@@ -156,7 +162,7 @@ export function maskTokens(ids: Int32Array, opts: PretrainingOptions, special: S
     if (picked.length + group.length > numToPredict) continue;
     for (const i of group) {
       picked.push(i);
-      if (rng.uniform() < 0.8) out[i] = special.mask;
+      if (opts.replacement === "all-mask" || rng.uniform() < 0.8) out[i] = special.mask;
       else if (rng.uniform() >= 0.5) out[i] = rng.int(special.vocabSize);
       // else: keep the original token
     }
@@ -200,4 +206,13 @@ export function collate(instances: Instance[], opts: PretrainingOptions, special
     masked_lm_labels: new ort.Tensor("int64", labels, [B * P]),
     next_sentence_label: new ort.Tensor("int64", nsp, [B]),
   });
+}
+
+export function specialIds(tok: BertTokenizer): SpecialIds {
+  return { cls: tok.clsId, sep: tok.sepId, mask: tok.maskId, pad: tok.padId, vocabSize: tok.vocabSize, isContinuation: tok.continuationMask() };
+}
+
+/** BERT's settings for a sequence length: 15% masked, max_predictions_per_seq = 15% of it (20 at 128). */
+export function pretrainingOptions(seq: number): PretrainingOptions {
+  return { ...DEFAULT_PRETRAINING, maxSeqLength: seq, maxPredictionsPerSeq: Math.max(1, Math.round(seq * 0.15)) };
 }
