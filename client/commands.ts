@@ -106,7 +106,8 @@ function waitForRunning(ext: Extension): Promise<void> {
 async function pretrainOnWorkspace(ext: Extension, opts: { preset?: string; resume?: boolean; replace?: boolean } = {}): Promise<P.JobResult | undefined> {
   const folder = await pickFolder();
   if (!folder) return undefined;
-  const presets = PRESET_NAMES.map((p) => ({ label: p, description: p === config.preset ? "(setting)" : "" }));
+  const budget = config.minutes > 0 ? `${config.minutes} min (bertStudio.minutes)` : `${config.steps} steps`;
+  const presets = PRESET_NAMES.map((p) => ({ label: p, description: [p === config.preset ? "(setting)" : "", budget].filter(Boolean).join(", ") }));
   const outOf = (preset: string) => path.join(runsFolder(folder), `pretrain-${preset}`);
   const items: (vscode.QuickPickItem & { preset: string; resume: boolean })[] = [];
   for (const p of presets) {
@@ -122,6 +123,7 @@ async function pretrainOnWorkspace(ext: Extension, opts: { preset?: string; resu
     out,
     preset: pick.preset as P.PretrainParams["preset"],
     steps: config.steps,
+    minutes: config.minutes > 0 ? config.minutes : undefined,
     batch: config.batch,
     seq: config.seq,
     lr: config.lr,

@@ -26,6 +26,10 @@ export class Config {
   get steps() {
     return this.get("steps");
   }
+  /** A pretraining budget in minutes (0: none, the steps count). */
+  get minutes() {
+    return this.get("minutes");
+  }
   /** Sequences per step, for pretraining and fine-tuning. */
   get batch() {
     return this.get("batch");

@@ -38,6 +38,11 @@ export interface PretrainParams extends RunParams {
   steps: number;
   /** Train for this many passes over the examples instead of `steps`. */
   epochs?: number;
+  /**
+   * Train for this many minutes instead of `steps` (the training loop's time, after the corpus is read): the
+   * schedule's warmup and decay follow the elapsed time, and the run ends on time with a checkpoint.
+   */
+  minutes?: number;
   batch: number;
   seq: number;
   lr: number;

@@ -78,6 +78,12 @@ export const SETTINGS = {
     minimum: 1,
     description: "Pretraining steps. Held-out evaluation and checkpoints come every tenth of them (at least 10, at most 1,000 steps apart) and at the end.",
   },
+  minutes: {
+    type: "number",
+    default: 0,
+    minimum: 0,
+    description: "A pretraining budget in minutes instead of bertStudio.steps (0: use the steps). Warmup and decay follow the elapsed time; evaluations and checkpoints come every tenth of it; the run ends on time with a checkpoint.",
+  },
   batch: { type: "integer", default: 32, minimum: 1, description: "Batch size (sequences per step), for pretraining and fine-tuning." },
   seq: { type: "integer", default: 128, minimum: 8, maximum: 512, description: "Pretraining sequence length in tokens." },
   lr: { type: "number", default: 1e-3, exclusiveMinimum: 0, description: "Pretraining peak learning rate." },

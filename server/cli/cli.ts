@@ -29,8 +29,9 @@ Usage:
       [--batch B] [--seq T] [--lr LR] [--schedule NAME] [--warmup N] [--eval-every N]
       [--checkpoint-every N] [--seed S] [--cased] [--resume] [--device D] [--grad-accum K]
       [--whole-word-mask] [--include GLOB]... [--exclude GLOB]... [--max-file-mb MB] [--epochs E]
-      [--dropout P]
-      MLM + NSP pretraining on the text files of DIR. RUN becomes an HF folder (config.json,
+      [--minutes M] [--dropout P]
+      MLM + NSP pretraining on the text files of DIR. --minutes trains for M minutes instead of steps
+      (warmup and decay by elapsed time, evaluations and checkpoints every tenth, ends on time). RUN becomes an HF folder (config.json,
       model.safetensors, vocab.txt, tokenizer.json) plus optimizer.safetensors,
       trainer_state.json and metrics.jsonl. Ctrl-C stops after the current step, saving.
       Defaults: --preset ${D.preset} --steps ${D.steps} --batch ${D.batch} --seq ${D.seq} --lr ${shown(D.lr)} --schedule ${D.schedule},
@@ -171,6 +172,7 @@ async function pretrainCommand(args: string[]): Promise<number> {
       "grad-accum": { type: "string" },
       "train-vocab": { type: "string" },
       epochs: { type: "string" },
+      minutes: { type: "string" },
       "whole-word-mask": { type: "boolean" },
       dropout: { type: "string" },
       include: { type: "string", multiple: true },
@@ -188,6 +190,10 @@ async function pretrainCommand(args: string[]): Promise<number> {
   const dropout = values.dropout === undefined ? undefined : Number(values.dropout);
   if (dropout !== undefined && !(dropout >= 0 && dropout < 1)) throw new UsageError(`--dropout must be in [0, 1), got ${values.dropout}`);
   if (values.steps && values.epochs) throw new UsageError("give --steps or --epochs, not both");
+  const minutes = values.minutes === undefined ? undefined : Number(values.minutes);
+  if (minutes !== undefined && !(minutes > 0)) throw new UsageError(`--minutes must be a positive number, got ${values.minutes}`);
+  if (minutes !== undefined && (values.steps || values.epochs)) throw new UsageError("give --minutes, --steps or --epochs, one of them");
+  if (minutes !== undefined && values.warmup !== undefined) throw new UsageError("--warmup counts steps; with --minutes the warmup is 6% of the time");
   const steps = positiveInt("steps", values.steps, D.steps);
   const schedule = values.schedule ?? D.schedule;
   const { getScheduler } = await import("../training/schedules.js");
@@ -204,6 +210,7 @@ async function pretrainCommand(args: string[]): Promise<number> {
     preset: preset as Preset,
     steps,
     epochs: values.epochs === undefined ? undefined : positiveInt("epochs", values.epochs, 0),
+    minutes,
     batch: positiveInt("batch", values.batch, D.batch),
     seq: positiveInt("seq", values.seq, D.seq),
     lr,

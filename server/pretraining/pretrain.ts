@@ -60,7 +60,13 @@ interface TrainerState extends StreamPosition {
   step: number;
   seed: number;
   rng: number[];
+  /** A run on a time budget: its minutes, and the training seconds spent (the loop's state). */
+  minutes?: number;
+  seconds?: number;
 }
+
+/** The steps a time-based schedule is laid out on: the budget's fraction done, in steps of 1/SCHEDULE_STEPS. */
+const SCHEDULE_STEPS = 100_000;
 
 export class PretrainError extends Error {}
 
@@ -160,7 +166,14 @@ async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; st
   }
   opt.t = state.step;
   const evaluator = await MlmEvaluator.create(cfg, "pretraining", dims, { device: o.device, threads: o.threads });
-  const schedule = getScheduler(o.schedule, o.lr, { warmupSteps: o.warmupSteps ?? pretrainDefaults.warmupSteps(o.steps), trainingSteps: o.steps });
+  // A budget in minutes (a resumed run keeps its own): warmup and decay follow the elapsed time.
+  const minutes = resuming ? (state.minutes ?? o.minutes) : o.minutes;
+  if (minutes !== undefined && !(minutes > 0)) throw new PretrainError(`--minutes must be a positive number, got ${minutes}`);
+  if (minutes && o.warmupSteps !== undefined) throw new PretrainError("--warmup counts steps; with --minutes the warmup is 6% of the time");
+  state.minutes = minutes;
+  const byStep = getScheduler(o.schedule, o.lr, minutes ? { warmupSteps: pretrainDefaults.warmupSteps(SCHEDULE_STEPS), trainingSteps: SCHEDULE_STEPS } : { warmupSteps: o.warmupSteps ?? pretrainDefaults.warmupSteps(o.steps), trainingSteps: o.steps });
+  const schedule = minutes ? (_step: number, progress: number) => byStep(Math.floor(progress * SCHEDULE_STEPS)) : byStep;
+  if (minutes) say(`training for ${minutes} minute(s); evaluations and checkpoints every tenth of that`);
   const rng = new Rng(0);
   rng.setState(state.rng);
   const log = await MetricsLog.open(o.out, resuming ? state.step : undefined);
@@ -205,6 +218,7 @@ async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; st
   try {
     return await trainLoop(opt, task, state, log, {
       steps: o.steps,
+      seconds: minutes ? minutes * 60 : undefined,
       accumulationSteps: k,
       logEvery: o.logEvery,
       // The cadences follow the steps (known here, after --epochs became steps).

@@ -40,15 +40,22 @@ export interface TrainingTask {
 }
 
 export interface LoopOptions {
-  /** Steps the run ends at (the state's step counts from 0 or from a resumed checkpoint). */
+  /** Steps the run ends at (the state's step counts from 0 or from a resumed checkpoint); ignored with `seconds`. */
   steps: number;
+  /**
+   * A budget instead of steps: train for this many seconds of the loop's time (the state's `seconds` count
+   * those already spent, for a resumed run). The schedule then runs on elapsed time (its `progress`), as
+   * academic-budget BERT's time-based schedule does; evaluations and checkpoints come every tenth of the
+   * budget; the run stops when the next step and the final evaluation and checkpoint would pass the budget.
+   */
+  seconds?: number;
   /** Micro-batches per optimizer step. */
   accumulationSteps: number;
   logEvery: number;
   evalEvery: number;
   checkpointEvery: number;
-  /** Learning rate at step s (0-based). */
-  schedule: (step: number) => number;
+  /** Learning rate at step s (0-based); `progress` is the fraction of the run done (steps, or the budget's time). */
+  schedule: (step: number, progress: number) => number;
   /** Dropout is reseeded with seed + step at every checkpoint, so that a run resumed there draws the same masks. */
   seed: number;
   signal?: AbortSignal;
@@ -72,51 +79,87 @@ export interface LoopResult {
   step: number;
 }
 
-/** Runs the steps from `state.step` to `o.steps`, then writes a final checkpoint (also when stopped). */
-export async function trainLoop(opt: Optimizer, task: TrainingTask, state: { step: number }, log: MetricsLog, o: LoopOptions): Promise<LoopResult> {
+/** The part of a trainer's state the loop keeps: the step, and the loop's seconds so far (for a budget). */
+export interface LoopState {
+  step: number;
+  seconds?: number;
+}
+
+/**
+ * Runs the steps from `state.step` to `o.steps` (or until `o.seconds` are spent), then writes a final
+ * checkpoint (also when stopped).
+ */
+export async function trainLoop(opt: Optimizer, task: TrainingTask, state: LoopState, log: MetricsLog, o: LoopOptions): Promise<LoopResult> {
   const k = o.accumulationSteps;
   const metrics: Metrics[] = [];
   const window = { loss: 0, n: 0, tokens: 0, start: Date.now() };
   const runStart = Date.now();
   const startStep = state.step;
+  const spentBefore = state.seconds ?? 0;
+  const clock = () => spentBefore + (Date.now() - runStart) / 1000;
+  const budget = o.seconds;
+  const progress = () => (budget ? Math.min(1, clock() / budget) : state.step / o.steps);
+  // With a budget: the tenth of it reached at the last evaluation and checkpoint, and what they cost.
+  const tenth = () => (budget ? Math.floor((10 * clock()) / budget) : 0);
+  let evalTenth = tenth();
+  let checkpointTenth = evalTenth;
+  const cost = { evaluation: 0, checkpoint: 0 }; // the longest of each so far: the end must leave room for both
+  let lastStep = 0;
+  let lr = 0;
   let stopped = false;
-  while (state.step < o.steps) {
+  for (let last = false; !last; ) {
+    if (!budget && state.step >= o.steps) break;
     if (o.signal?.aborted) {
       stopped = true;
       break;
     }
+    const stepStart = Date.now();
     const micro = Array.from({ length: k }, () => task.nextMicroBatch());
-    const r = await opt.step(micro, o.schedule(state.step));
+    lr = o.schedule(state.step, progress());
+    const r = await opt.step(micro, lr);
     state.step++;
+    lastStep = (Date.now() - stepStart) / 1000;
     task.accumulate(r, micro[k - 1]);
     window.loss += r.scalars.loss;
     window.n++;
     window.tokens += micro.reduce((n, f) => n + f.input_ids.data.length, 0);
-    const last = state.step === o.steps;
-    const evalNow = state.step % o.evalEvery === 0 || last;
+    last = budget ? clock() + lastStep + cost.evaluation + cost.checkpoint >= budget : state.step === o.steps;
+    const evalNow = last || (budget ? tenth() > evalTenth : state.step % o.evalEvery === 0);
     if (state.step % o.logEvery === 0 || evalNow) {
+      const evalStart = Date.now();
       const row: Metrics = {
         step: state.step,
         loss: window.loss / window.n,
         ...task.takeMetrics(),
-        lr: o.schedule(state.step - 1),
+        lr,
         tokens_per_s: window.tokens / ((Date.now() - window.start) / 1000),
         epoch: task.epoch(),
       };
-      if (evalNow) Object.assign(row, await task.evaluate());
+      if (evalNow) {
+        Object.assign(row, await task.evaluate());
+        evalTenth = tenth();
+      }
       metrics.push(row);
       await log.write(row);
       o.onRow?.(row);
       await task.afterRow?.(row);
+      if (evalNow) cost.evaluation = Math.max(cost.evaluation, (Date.now() - evalStart) / 1000);
       const perStep = (Date.now() - runStart) / 1000 / (state.step - startStep);
-      o.onProgress?.({ step: state.step, steps: o.steps, row, eta_s: perStep * (o.steps - state.step), evaluated: evalNow });
+      const left = budget ? Math.max(0, budget - clock()) : perStep * (o.steps - state.step);
+      o.onProgress?.({ step: state.step, steps: budget ? state.step + Math.round(left / perStep) : o.steps, row, eta_s: left, evaluated: evalNow });
       Object.assign(window, { loss: 0, n: 0, tokens: 0, start: Date.now() });
     }
-    if (state.step % o.checkpointEvery === 0 && state.step < o.steps) {
+    const checkpointNow = !last && (budget ? tenth() > checkpointTenth : state.step % o.checkpointEvery === 0);
+    if (checkpointNow) {
+      const t = Date.now();
+      state.seconds = clock();
       await task.checkpoint();
       await opt.reseed(o.seed + state.step);
+      checkpointTenth = tenth();
+      cost.checkpoint = Math.max(cost.checkpoint, (Date.now() - t) / 1000);
     }
   }
+  state.seconds = clock();
   await task.checkpoint();
   return { metrics, stopped, step: state.step };
 }
