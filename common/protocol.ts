@@ -50,6 +50,11 @@ export interface PretrainParams extends RunParams {
   /** Default: pretrainDefaults.warmupSteps(steps). */
   warmupSteps?: number;
   device: Device;
+  /**
+   * Continue pretraining from this model folder (a pretraining run, or an HF BertForPreTraining,
+   * BertForMaskedLM or BertModel folder): its vocabulary and size are kept (no `vocab`, `trainVocab`).
+   */
+  from?: string;
   /** WordPiece vocabulary file; without it, one of `trainVocab` tokens is trained on the folder. A resumed run uses its own. */
   vocab?: string;
   trainVocab?: number;

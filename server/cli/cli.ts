@@ -29,8 +29,9 @@ Usage:
       [--batch B] [--seq T] [--lr LR] [--schedule NAME] [--warmup N] [--eval-every N]
       [--checkpoint-every N] [--seed S] [--cased] [--resume] [--device D] [--grad-accum K]
       [--whole-word-mask] [--include GLOB]... [--exclude GLOB]... [--max-file-mb MB] [--epochs E]
-      [--minutes M] [--dropout P]
-      MLM + NSP pretraining on the text files of DIR. --minutes trains for M minutes instead of steps
+      [--minutes M] [--dropout P] [--from MODEL]
+      MLM + NSP pretraining on the text files of DIR. --from continues pretraining MODEL (a run, or an HF
+      BertForPreTraining / BertForMaskedLM / BertModel folder) with its vocabulary and size. --minutes trains for M minutes instead of steps
       (warmup and decay by elapsed time, evaluations and checkpoints every tenth, ends on time). RUN becomes an HF folder (config.json,
       model.safetensors, vocab.txt, tokenizer.json) plus optimizer.safetensors,
       trainer_state.json and metrics.jsonl. Ctrl-C stops after the current step, saving.
@@ -173,6 +174,7 @@ async function pretrainCommand(args: string[]): Promise<number> {
       "train-vocab": { type: "string" },
       epochs: { type: "string" },
       minutes: { type: "string" },
+      from: { type: "string" },
       "whole-word-mask": { type: "boolean" },
       dropout: { type: "string" },
       include: { type: "string", multiple: true },
@@ -183,7 +185,8 @@ async function pretrainCommand(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError("pretrain needs one corpus folder");
   if (!values.out) throw new UsageError("pretrain needs --out RUN (the run folder)");
   if (values.vocab && values["train-vocab"]) throw new UsageError("give --vocab FILE or --train-vocab SIZE, not both");
-  if (!values.vocab && !values["train-vocab"] && !values.resume) throw new UsageError("pretrain needs --vocab FILE (a WordPiece vocab.txt) or --train-vocab SIZE");
+  if (values.from && (values.vocab || values["train-vocab"])) throw new UsageError("--from keeps the model's own vocabulary: give no --vocab or --train-vocab with it");
+  if (!values.vocab && !values["train-vocab"] && !values.resume && !values.from) throw new UsageError("pretrain needs --vocab FILE (a WordPiece vocab.txt), --train-vocab SIZE or --from MODEL");
   const preset = values.preset ?? D.preset;
   if (!(PRESET_NAMES as readonly string[]).includes(preset)) throw new UsageError(`--preset must be ${PRESET_NAMES.join(", ")}, got ${preset}`);
   const lr = positiveNumber("lr", values.lr, D.lr);
@@ -211,6 +214,7 @@ async function pretrainCommand(args: string[]): Promise<number> {
     steps,
     epochs: values.epochs === undefined ? undefined : positiveInt("epochs", values.epochs, 0),
     minutes,
+    from: values.from,
     batch: positiveInt("batch", values.batch, D.batch),
     seq: positiveInt("seq", values.seq, D.seq),
     lr,

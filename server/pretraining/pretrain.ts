@@ -20,6 +20,7 @@ import { MlmEvaluator } from "./mlm-eval.js";
 import { hasRun, loadCheckpoint, MetricsLog, saveCheckpoint, withRunLock, type Metrics } from "../training/run-folder.js";
 import { BertTokenizer } from "../text/tokenizer.js";
 import { trainWordPiece, WordCounter } from "../text/vocab-trainer.js";
+import { loadWeights, openModelFolder } from "../model/folder.js";
 
 /**
  * The protocol's PretrainParams (what the user set; unset fields default from common/settings.ts) plus what
@@ -95,6 +96,11 @@ async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; st
     tok = await BertTokenizer.fromDir(o.out).catch((e: Error) => {
       throw new PretrainError(`cannot resume from ${o.out}: ${e.message}. The checkpoint was left as it is.`);
     });
+  } else if (o.from) {
+    if (o.vocab || o.trainVocab) throw new PretrainError("--from keeps the model's own vocabulary: give no --vocab or --train-vocab with it");
+    tok = await BertTokenizer.fromDir(o.from).catch((e: Error) => {
+      throw new PretrainError(`cannot continue from ${o.from}: ${e.message}`);
+    });
   } else if (o.vocab) {
     tok = await BertTokenizer.fromVocabFile(o.vocab, { lowercase: !o.cased });
   } else if (o.trainVocab) {
@@ -145,9 +151,16 @@ async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; st
     say(`resuming at step ${state.step}`);
   } else {
     const dropout = o.dropout === undefined ? {} : { hiddenDropoutProb: o.dropout, attentionProbsDropoutProb: o.dropout };
-    cfg = bertConfig({ ...PRESETS[o.preset], ...dropout, vocabSize: tok.vocabSize, architectures: [architectureOf("pretraining")] });
+    const base = o.from ? (await openModelFolder(o.from, tok)).cfg : bertConfig({ ...PRESETS[o.preset], vocabSize: tok.vocabSize });
+    cfg = { ...base, ...dropout, architectures: [architectureOf("pretraining")] };
     params = ParamStore.fromShapes(paramShapes(cfg, "pretraining"));
     initParams(params, cfg, o.seed);
+    if (o.from) {
+      // Continued pretraining: the encoder from the model; heads it lacks (a BertModel's MLM head, a
+      // BertForMaskedLM's pooler and NSP head) start from BERT's initialisation and are reported.
+      const { report } = await loadWeights(o.from, params, { allowMissing: (name) => !name.startsWith("bert.") || name.startsWith("bert.pooler.") });
+      say(`continuing from ${o.from}: ${report.loaded.length} tensors loaded${report.missing.length ? `; new: ${report.missing.join(", ")}` : ""}; its vocabulary (${tok.vocabSize}) and size are kept`);
+    }
   }
   if (o.seq > cfg.maxPositionEmbeddings) throw new PretrainError(`--seq ${o.seq} is longer than the model's ${cfg.maxPositionEmbeddings} positions`);
 
