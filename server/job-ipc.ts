@@ -2,10 +2,9 @@
 // (server/job-process.ts, bundled as dist/job.js), over Node's IPC channel (JSON: a NaN in a metrics row
 // arrives as null, as it does over the LSP connection).
 import type * as P from "../common/protocol.js";
-import type { FinetuneTask } from "./tasks/tasks.js";
 
 /** What to train: the editor's request as the server received it (the task of "auto" already detected). */
-export type JobSpec = { kind: "pretrain"; params: P.PretrainParams } | { kind: "finetune"; params: P.FinetuneParams; task: FinetuneTask };
+export type JobSpec = { kind: "pretrain"; params: P.PretrainParams } | { kind: "finetune"; params: P.FinetuneParams; task: P.FinetuneTask };
 
 /** Server → job. */
 export type ToJob =

@@ -7,12 +7,12 @@
 // It runs below the editor's priority (nice +10) and the server gives it one core less than the machine
 // has (see jobs.ts); when the server goes away (its IPC channel closes) it stops after the current step
 // with a checkpoint and exits, so the restarted server can resume the run.
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
-import * as path from "node:path";
 import { pretrainDefaults } from "../common/settings.js";
 import type { FromJob, JobDone, JobSpec, ToJob } from "./job-ipc.js";
-import type { Device } from "./model/session.js";
+import type { Device } from "../common/settings.js";
+import { procStat } from "./util/proc.js";
 
 /** After its server is gone, a job that has not stopped within this time exits anyway (a complete checkpoint is kept). */
 const ORPHAN_EXIT_MS = 10 * 60_000;
@@ -40,9 +40,7 @@ function lowerPriority(): void {
   if (!linux) return;
   try {
     // Only as the leader of its own session: otherwise the group is the server's, which must keep its priority.
-    const stat = readFileSync("/proc/self/stat", "utf8");
-    const session = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[3]);
-    if (session === process.pid) writeFileSync("/proc/self/autogroup", String(nice));
+    if (Number(procStat("self")?.[3]) === process.pid) writeFileSync("/proc/self/autogroup", String(nice)); // field 6: session
   } catch {
     // no autogroup in this kernel
   }
@@ -60,7 +58,6 @@ async function train(spec: JobSpec, threads: number, signal: AbortSignal): Promi
   const onMessage = (text: string) => send({ type: "message", text });
   const onRow = (row: Record<string, number>) => send({ type: "row", row });
   const onProgress = ({ step, steps }: { step: number; steps: number }) => send({ type: "progress", step, steps });
-  const { exists } = await import("./util/fs.js");
   const common = { device: spec.params.device as Device, threads, resume: spec.params.resume, signal, onMessage, onRow, onProgress };
   if (spec.kind === "pretrain") {
     const { pretrain } = await import("./pretraining/pretrain.js");
@@ -69,8 +66,7 @@ async function train(spec: JobSpec, threads: number, signal: AbortSignal): Promi
     const { metrics, stopped, step } = await pretrain({
       ...p,
       ...common,
-      // A resumed run uses its own vocabulary; a new one without vocab.txt trains one of trainVocab tokens.
-      vocab: p.resume && (await exists(path.join(p.out, "trainer_state.json"))) ? undefined : p.vocab,
+      // The editor trains a vocabulary unless it names one (a resumed run uses its own either way).
       trainVocab: p.vocab ? undefined : (p.trainVocab ?? pretrainDefaults.trainVocab),
     });
     return { stopped, step, metrics: metrics[metrics.length - 1] };

@@ -23,7 +23,8 @@ import { switchMallocEnv } from "../common/malloc.js";
 import * as P from "../common/protocol.js";
 import { JOB_PARENT_ENV, type FromJob, type JobDone, type JobSpec, type ToJob } from "./job-ipc.js";
 import { describeHolder, runLockHolder } from "./training/run-lock.js";
-import { exists, sameOrInside } from "./util/fs.js";
+import { exists, folderBytes, sameOrInside } from "./util/fs.js";
+import { procStat } from "./util/proc.js";
 
 /** The job process's bundle, next to the server's (dist/). */
 export const JOB_ENTRY = path.join(__dirname, "job.js");
@@ -171,9 +172,8 @@ function orphanedJob(pid: number): boolean {
   try {
     const parent = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").find((e) => e.startsWith(`${JOB_PARENT_ENV}=`));
     if (!parent) return false;
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-    return ppid !== Number(parent.slice(JOB_PARENT_ENV.length + 1));
+    const ppid = procStat(pid)?.[1]; // field 4
+    return ppid !== undefined && Number(ppid) !== Number(parent.slice(JOB_PARENT_ENV.length + 1));
   } catch {
     return false;
   }
@@ -204,15 +204,6 @@ export async function freeName(dir: string): Promise<string> {
     const name = `${dir}-${n}`;
     if (!jobAt(name) && !(await exists(name))) return name;
   }
-}
-
-async function folderBytes(dir: string): Promise<number> {
-  let bytes = 0;
-  for (const e of await fs.readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    const f = path.join(dir, e.name);
-    bytes += e.isDirectory() ? await folderBytes(f) : ((await fs.stat(f).catch(() => undefined))?.size ?? 0);
-  }
-  return bytes;
 }
 
 /** What runJob needs of the server. */

@@ -11,9 +11,9 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createConnection, ProposedFeatures, ResponseError, type CancellationToken } from "vscode-languageserver/node";
 import { FillMaskPipeline } from "./inference/fill-mask.js";
-import { checkModel, exportModel, holdsModel, importModel, listModels } from "./inference/models.js";
+import { checkModel, exportModel, heldBy, importModel, listModels } from "./inference/models.js";
 import * as P from "../common/protocol.js";
-import { detectTask, type FinetuneTask } from "./tasks/tasks.js";
+import { detectTask } from "./tasks/tasks.js";
 import { freeName, jobAt, jobList, jobs, runJob, stopAll, stopJob, type JobHost } from "./jobs.js";
 import type { JobSpec } from "./job-ipc.js";
 import { describeHolder, runLockHolder } from "./training/run-lock.js";
@@ -102,7 +102,7 @@ connection.onRequest(
 connection.onRequest(
   P.Finetune,
   guard(async (p: P.FinetuneParams, token: CancellationToken) => {
-    const task: FinetuneTask = p.task === "auto" ? (await detectTask(p.train)).task : p.task;
+    const task: P.FinetuneTask = p.task === "auto" ? (await detectTask(p.train)).task : p.task;
     const keepModels = () => {
       for (const [what, dir] of [["the base model", p.model], ["the selected model", selected]] as const) {
         if (dir && sameOrInside(dir, p.out)) throw new Error(`cannot fine-tune into ${p.out}: it holds ${what} (${dir}); choose another run folder`);
@@ -162,7 +162,7 @@ connection.onRequest(
 
 /** Whether model files can be copied into `dir` without overwriting a model or a run in training. */
 async function writable(dir: string): Promise<boolean> {
-  return !jobAt(dir) && !(await runLockHolder(dir)) && !(await holdsModel(dir));
+  return !jobAt(dir) && !(await heldBy(dir));
 }
 
 /**

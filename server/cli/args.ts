@@ -1,12 +1,11 @@
 // Command-line argument helpers shared by the CLI's commands: one error type, typed option readers.
-import { settingDefault } from "../../common/settings.js";
-import { DEVICES, type Device } from "../model/session.js";
+import { DEVICE_NAMES, settingDefault, type Device } from "../../common/settings.js";
 
 export class UsageError extends Error {}
 
 export function device(value: string | undefined): Device {
   const d = (value ?? settingDefault("device")) as Device;
-  if (!DEVICES.includes(d)) throw new UsageError(`--device must be one of ${DEVICES.join(", ")}, got ${value}`);
+  if (!(DEVICE_NAMES as readonly string[]).includes(d)) throw new UsageError(`--device must be one of ${DEVICE_NAMES.join(", ")}, got ${value}`);
   return d;
 }
 

@@ -3,8 +3,7 @@ import { promises as fs } from "node:fs";
 import { parseArgs } from "node:util";
 import { finetuneDefaults as D } from "../../common/settings.js";
 import { device, nonNegativeInt, positiveInt, positiveNumber, shown, stopOnInterrupt, UsageError } from "./args.js";
-import type { ColumnOptions } from "../tasks/readers.js";
-import { FINETUNE_TASKS, type FinetuneTask } from "../tasks/tasks.js";
+import { FINETUNE_TASKS, type FinetuneTask, type TableColumns } from "../../common/protocol.js";
 
 export const FINETUNE_HELP = `  bert-studio finetune TASK --train FILE [--eval FILE] --model DIR --out RUN [--epochs ${D.epochs} | --steps N]
       [--batch ${D.batch}] [--max-length ${D.maxLength}] [--lr ${shown(D.lr)}] [--schedule ${D.schedule}] [--warmup N] [--grad-accum K]
@@ -27,7 +26,7 @@ export const FINETUNE_HELP = `  bert-studio finetune TASK --train FILE [--eval F
       Label + probabilities; QA answer + score + span (code-point offsets); NER entities with offsets.
 `;
 
-function columns(values: { "text-column"?: string; "pair-column"?: string; "label-column"?: string; "no-header"?: boolean }): ColumnOptions {
+function columns(values: { "text-column"?: string; "pair-column"?: string; "label-column"?: string; "no-header"?: boolean }): TableColumns {
   return { text: values["text-column"], pair: values["pair-column"], label: values["label-column"], header: values["no-header"] ? false : undefined };
 }
 

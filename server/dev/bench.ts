@@ -2,7 +2,7 @@
 import * as ort from "onnxruntime-node";
 import { bertConfig, PRESETS, type BertConfig } from "../model/config.js";
 import { initParams, ParamStore, paramShapes } from "../model/params.js";
-import type { Device } from "../model/session.js";
+import type { Device } from "../../common/settings.js";
 import { Optimizer } from "../training/optimizer.js";
 import { Rng } from "../util/rng.js";
 import { inputFeeds } from "../model/heads.js";

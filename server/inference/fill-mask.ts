@@ -2,7 +2,7 @@
 import * as ort from "onnxruntime-node";
 import { createInferenceSession } from "./inference-graph.js";
 import { loadModelFolder } from "../model/folder.js";
-import type { Device } from "../model/session.js";
+import type { Device } from "../../common/settings.js";
 import { BertTokenizer } from "../text/tokenizer.js";
 import { softmax, topIndices } from "../util/softmax.js";
 import { inputFeeds } from "../model/heads.js";

@@ -5,7 +5,8 @@ import type { BertConfig } from "../model/config.js";
 import { Graph } from "../model/graph.js";
 import { buildHead, type Dims, type Head } from "../model/heads.js";
 import type { ParamStore } from "../model/params.js";
-import { createSession, type Device } from "../model/session.js";
+import { createSession } from "../model/session.js";
+import type { Device } from "../../common/settings.js";
 
 export interface InferenceGraphOptions {
   /** Head outputs to expose; default: the head's outputs (logits, prediction_logits, ...). */

@@ -52,11 +52,6 @@ export async function checkModel(dir: string): Promise<ModelInfo> {
   return info;
 }
 
-/** Whether `dir` holds a model or a run (whose files a copy would overwrite). */
-export async function holdsModel(dir: string): Promise<boolean> {
-  return (await exists(path.join(dir, "trainer_state.json"))) || (await exists(path.join(dir, "model.safetensors")));
-}
-
 /** What in `dir` a copy of model files must not overwrite, said for a message; undefined when nothing is. */
 export async function heldBy(dir: string): Promise<string | undefined> {
   const holder = await runLockHolder(dir);

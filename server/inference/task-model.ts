@@ -5,12 +5,13 @@ import type * as ort from "onnxruntime-node";
 import type { BertConfig } from "../model/config.js";
 import { createInferenceSession } from "./inference-graph.js";
 import { loadModelFolder } from "../model/folder.js";
-import type { Device } from "../model/session.js";
+import type { Device } from "../../common/settings.js";
 import { exists } from "../util/fs.js";
 import { BertTokenizer } from "../text/tokenizer.js";
 import { DataError } from "../tasks/readers.js";
 import { forwardFeatures, labelsOfConfig, taskOfConfig, type TaskSettings } from "../tasks/task-config.js";
-import { splitWords, TASK_SPECS, type FinetuneTask, type Prediction, type ReadTaskOptions } from "../tasks/tasks.js";
+import { splitWords, TASK_SPECS, type Prediction, type ReadTaskOptions } from "../tasks/tasks.js";
+import type { FinetuneTask } from "../../common/protocol.js";
 
 /** A model folder, or its `best/` checkpoint when it is a fine-tuning run that has one. */
 export async function resolveModelDir(dir: string): Promise<string> {

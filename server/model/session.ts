@@ -3,9 +3,7 @@
 import * as os from "node:os";
 import * as ort from "onnxruntime-node";
 
-export type { Device } from "../../common/settings.js";
 import type { Device } from "../../common/settings.js";
-export const DEVICES: Device[] = ["cpu", "webgpu", "cuda", "auto"];
 
 export interface SessionConfig {
   device?: Device;

@@ -3,7 +3,7 @@
 // accumulation, checkpoints, exact resume, cancel, metrics.jsonl + TensorBoard) with this file's batches,
 // evaluation each epoch or every N steps, and the best checkpoint by the task's main metric kept in RUN/best.
 import { promises as fs } from "node:fs";
-import type { FinetuneParams } from "../../common/protocol.js";
+import type { FinetuneParams, FinetuneTask } from "../../common/protocol.js";
 import { finetuneDefaults } from "../../common/settings.js";
 import * as path from "node:path";
 import type { BertConfig } from "../model/config.js";
@@ -14,7 +14,7 @@ import { createSession } from "../model/session.js";
 import { forwardFeatures, labelsOfConfig, type TaskSettings } from "./task-config.js";
 import { defaultDocStride } from "./qa.js";
 import { DataError } from "./readers.js";
-import { TASK_SPECS, collateFeatures, type Feature, type FinetuneTask } from "./tasks.js";
+import { TASK_SPECS, collateFeatures, type Feature } from "./tasks.js";
 import { Rng } from "../util/rng.js";
 import { Optimizer } from "../training/optimizer.js";
 import { trainLoop, type TrainerHooks, type TrainingTask } from "../training/loop.js";

@@ -189,9 +189,6 @@ export function parseCsvRecord(text: string): string[] | undefined {
   return new CsvRecords().push({ text, line: 1 })?.fields;
 }
 
-/** Which columns hold the texts and the label (the protocol's TableColumns). */
-export type ColumnOptions = TableColumns;
-
 const TEXT_NAMES = ["text", "sentence", "sentence1", "premise", "question", "content", "review"];
 const PAIR_NAMES = ["text_pair", "sentence2", "hypothesis", "question2"];
 const LABEL_NAMES = ["label", "labels", "gold_label", "class", "category"];
@@ -200,7 +197,7 @@ const LABEL_NAMES = ["label", "labels", "gold_label", "class", "category"];
  * Classification examples (single texts, or pairs with `pair: true`) from CSV, TSV, JSON Lines or
  * `text_!_label` files. Without a header, the label is the last column and the texts come first.
  */
-export async function* readTextExamples(file: string, opts: ReadOptions & { pair: boolean; columns?: ColumnOptions }): AsyncGenerator<TextExample> {
+export async function* readTextExamples(file: string, opts: ReadOptions & { pair: boolean; columns?: TableColumns }): AsyncGenerator<TextExample> {
   const format = await detectFormat(file);
   const bad = (line: number, problem: string) => opts.onBadRow?.(`${file}:${line}: ${problem}`);
   const cols = opts.columns ?? {};

@@ -4,7 +4,8 @@ import type * as ort from "onnxruntime-node";
 import type { BertConfig } from "../model/config.js";
 import { headFromArchitectures } from "../model/heads.js";
 import { DataError } from "./readers.js";
-import { collateFeatures, FINETUNE_TASKS, splitOutputs, TASK_SPECS, type Feature, type FinetuneTask } from "./tasks.js";
+import { collateFeatures, splitOutputs, TASK_SPECS, type Feature } from "./tasks.js";
+import { FINETUNE_TASKS, type FinetuneTask } from "../../common/protocol.js";
 
 /** What fine-tuning records in config.json besides HF's keys. */
 export interface TaskSettings {

@@ -17,14 +17,12 @@ import {
   readTaggedSentences,
   readTextExamples,
   type ChoiceExample,
-  type ColumnOptions,
   type SquadExample,
   type TaggedSentence,
   type TextExample,
 } from "./readers.js";
 
-export { FINETUNE_TASKS, type FinetuneTask } from "../../common/protocol.js";
-import type { FinetuneTask } from "../../common/protocol.js";
+import type { FinetuneTask, TableColumns } from "../../common/protocol.js";
 
 /** One model input row (several for multiple choice) with what training needs of its example. */
 export interface Feature {
@@ -53,7 +51,7 @@ export interface EncodeOptions {
 }
 
 export interface ReadTaskOptions {
-  columns?: ColumnOptions;
+  columns?: TableColumns;
   /** Whether rows must carry labels (training and evaluation) or not (prediction). */
   labelled: boolean;
   onBadRow?: (message: string) => void;

@@ -12,7 +12,8 @@ import * as ort from "onnxruntime-node";
 import type { BertConfig } from "../model/config.js";
 import type { Dims, Head } from "../model/heads.js";
 import { ParamStore } from "../model/params.js";
-import { createSession, type Device } from "../model/session.js";
+import { createSession } from "../model/session.js";
+import type { Device } from "../../common/settings.js";
 import { collectGarbage } from "../util/gc.js";
 import { buildTrainGraph, DEFAULT_ADAMW, type AdamWConfig } from "./train-graph.js";
 

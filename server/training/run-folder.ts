@@ -8,7 +8,7 @@ import { loadModelFolder } from "../model/folder.js";
 import type { Head } from "../model/heads.js";
 import { CheckpointError, loadParams, requireComplete, saveParams, type ParamStore } from "../model/params.js";
 import { readSafetensors, writeSafetensors } from "../model/safetensors.js";
-import { exists, writeFileAtomic } from "../util/fs.js";
+import { exists, folderBytes, writeFileAtomic } from "../util/fs.js";
 import { DivergedError } from "./optimizer.js";
 import { RunLock } from "./run-lock.js";
 import { EventWriter } from "./tensorboard.js";
@@ -109,12 +109,6 @@ export async function recoverRunFolder(dir: string): Promise<string[]> {
     }
   }
   return done;
-}
-
-async function folderBytes(dir: string): Promise<number> {
-  let n = 0;
-  for (const f of await fs.readdir(dir)) n += (await fs.stat(path.join(dir, f)).catch(() => ({ size: 0 }))).size;
-  return n;
 }
 
 /** The first parameter that is NaN or infinite, if any: such weights are never written. */

@@ -7,6 +7,7 @@
 import { openSync, closeSync, readFileSync, writeSync, unlinkSync, promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { procStat } from "../util/proc.js";
 
 export const LOCK_FILE = ".bert-studio.lock";
 
@@ -35,16 +36,10 @@ export function describeHolder(h: LockHolder): string {
   return `${h.what} (pid ${h.pid}${here ? "" : ` on ${h.host}`}) has been training into it since ${h.since}`;
 }
 
-/** State and start time of a process from /proc/PID/stat (Linux); undefined elsewhere or when it is gone. */
-function procStat(pid: number): { state: string; start: number } | undefined {
-  try {
-    // Field 2 (comm) may hold spaces and parentheses: count fields after its closing parenthesis.
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return { state: fields[0], start: Number(fields[19]) };
-  } catch {
-    return undefined;
-  }
+/** State and start time (field 22, clock ticks since boot) of a process; undefined elsewhere or when it is gone. */
+function procState(pid: number): { state: string; start: number } | undefined {
+  const fields = procStat(pid);
+  return fields && { state: fields[0], start: Number(fields[19]) };
 }
 
 function running(pid: number): boolean {
@@ -60,7 +55,7 @@ function running(pid: number): boolean {
 function alive(h: LockHolder): boolean {
   if (h.host !== os.hostname()) return true;
   if (!running(h.pid)) return false;
-  const stat = procStat(h.pid);
+  const stat = procState(h.pid);
   if (stat && (stat.state === "Z" || stat.state === "X")) return false; // killed, not yet reaped
   return h.procStart === undefined || stat === undefined || stat.start === h.procStart;
 }
@@ -96,7 +91,7 @@ export class RunLock {
   static async acquire(dir: string, what: string): Promise<RunLock> {
     await fs.mkdir(dir, { recursive: true });
     const file = path.join(dir, LOCK_FILE);
-    const me: LockHolder = { pid: process.pid, host: os.hostname(), since: new Date().toISOString(), what, procStart: procStat(process.pid)?.start };
+    const me: LockHolder = { pid: process.pid, host: os.hostname(), since: new Date().toISOString(), what, procStart: procState(process.pid)?.start };
     for (let attempt = 0; ; attempt++) {
       try {
         const fd = openSync(file, "wx");

@@ -1,8 +1,7 @@
 // Learning-rate schedules as Hugging Face transformers' `get_scheduler` (optimization.py): each returns
 // the learning rate for optimizer step `step` (0-based), as LambdaLR would set it.
+import { SCHEDULE_NAMES, type ScheduleName } from "../../common/settings.js";
 
-export const SCHEDULE_NAMES = ["constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial"] as const;
-export type ScheduleName = (typeof SCHEDULE_NAMES)[number];
 
 export class ScheduleError extends Error {}
 

@@ -30,3 +30,13 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array | 
 export async function exists(file: string): Promise<boolean> {
   return fs.stat(file).then(() => true, () => false);
 }
+
+/** Bytes of the files under `dir`, subfolders included (0 for what cannot be read). */
+export async function folderBytes(dir: string): Promise<number> {
+  let bytes = 0;
+  for (const e of await fs.readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    const f = path.join(dir, e.name);
+    bytes += e.isDirectory() ? await folderBytes(f) : ((await fs.stat(f).catch(() => undefined))?.size ?? 0);
+  }
+  return bytes;
+}

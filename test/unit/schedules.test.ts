@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
-import { getScheduler, SCHEDULE_NAMES, ScheduleError } from "../../server/training/schedules.js";
+import { SCHEDULE_NAMES } from "../../common/settings.js";
+import { getScheduler, ScheduleError } from "../../server/training/schedules.js";
 
 interface Fixture {
   base_lr: number;
