@@ -99,25 +99,120 @@ function waitForRunning(ext: Extension): Promise<void> {
   });
 }
 
+/** What "continue from the selected model" accepts: a pretrained BERT or a bare encoder, not a fine-tuned one. */
+const CONTINUABLE = ["BertForPreTraining", "BertForMaskedLM", "BertModel"];
+
+/** The selected model when pretraining can continue from it. */
+async function continuableModel(ext: Extension): Promise<string | undefined> {
+  await ext.ready();
+  const { model } = await ext.client.sendRequest(P.Status);
+  if (!model) return undefined;
+  // ListModels reads the models of a folder: the selected one is among its parent's.
+  const models = await ext.client.sendRequest(P.ListModels, { folders: [path.dirname(model)] }).catch(() => []);
+  const info = models.find((m) => path.resolve(m.dir) === path.resolve(model));
+  return info && !info.task && CONTINUABLE.includes(info.architecture) ? model : undefined;
+}
+
+type PretrainOpts = { preset?: string; from?: string; resume?: boolean; replace?: boolean };
+type PretrainPick = vscode.QuickPickItem & { preset: string; from?: string; resume: boolean };
+
+/** "< 1 min", "40 min", "3.5 h", "40 h". */
+function duration(seconds: number): string {
+  const min = seconds / 60;
+  return min < 1 ? "< 1 min" : min < 120 ? `${Math.round(min)} min` : `${(min / 60).toFixed(min < 600 ? 1 : 0)} h`;
+}
+
 /**
- * With `opts.preset`, no picker is shown (for keybindings, scripts and tests); `opts.replace` answers the
- * question asked when the preset's folder holds a run (see startJob).
+ * A preset's detail line: its shape and parameters, then what the budget buys on this machine (or `pending`
+ * while there is no step time).
  */
-async function pretrainOnWorkspace(ext: Extension, opts: { preset?: string; resume?: boolean; replace?: boolean } = {}): Promise<P.JobResult | undefined> {
+function presetDetail(e: P.PresetEstimate, pending?: string): string {
+  // A vocabulary trained on a small workspace may come out smaller than bertStudio.vocabSize.
+  const size = `L${e.layers} H${e.hidden} · ${config.vocab ? "" : "≈ "}${(e.parameters / 1e6).toFixed(1)}M parameters`;
+  const s = e.stepSeconds;
+  const n = (x: number) => x.toLocaleString("en-US");
+  const time =
+    s === undefined
+      ? pending
+      : config.minutes > 0
+        ? `≈ ${n(Math.floor((config.minutes * 60) / s))} steps in ${config.minutes} min (estimated for this machine)`
+        : `≈ ${duration(config.steps * s)} for ${n(config.steps)} steps (estimated for this machine)`;
+  return [size, time].filter(Boolean).join(" · ");
+}
+
+/**
+ * The preset picker, shown at once; each preset's size, then its time on this machine, fill in its detail
+ * line as the server answers (the first time in a session it measures a few training steps: seconds).
+ */
+function pickPretrain(ext: Extension, items: PretrainPick[]): Promise<PretrainPick | undefined> {
+  const qp = vscode.window.createQuickPick<PretrainPick>();
+  qp.placeholder = "BERT preset to pretrain on this workspace, or the selected model to continue";
+  qp.items = items;
+  qp.busy = true;
+  let open = true;
+  let sizes: P.PresetEstimate[] = [];
+  const fill = (estimates: P.PresetEstimate[], pending?: string) => {
+    if (!open) return;
+    // New items move the highlight to the first: keep the user's.
+    const active = qp.items.indexOf(qp.activeItems[0]);
+    qp.items = items.map((t) => {
+      const e = t.from || t.resume ? undefined : estimates.find((x) => x.preset === t.preset);
+      return e ? { ...t, detail: presetDetail(e, pending) } : t;
+    });
+    if (active >= 0) qp.activeItems = [qp.items[active]];
+  };
+  const params: P.EstimatePretrainParams = { batch: config.batch, seq: config.seq, vocabSize: config.vocabSize, vocab: config.vocab, device: config.device };
+  void (async () => {
+    await ext.ready();
+    sizes = await ext.client.sendRequest(P.EstimatePretrain, params);
+    fill(sizes, "measuring the speed on this machine…");
+    fill(await ext.client.sendRequest(P.EstimatePretrain, { ...params, measure: true }), "no time estimate while a job trains");
+  })()
+    .catch((e: Error) => {
+      ext.output.appendLine(`no pretraining estimate: ${e.message}`);
+      fill(sizes);
+    })
+    .finally(() => {
+      if (open) qp.busy = false;
+    });
+  return new Promise((resolve) => {
+    qp.onDidAccept(() => {
+      resolve(qp.selectedItems[0]);
+      qp.hide();
+    });
+    qp.onDidHide(() => {
+      open = false;
+      resolve(undefined);
+      qp.dispose();
+    });
+    qp.show();
+  });
+}
+
+/**
+ * With `opts.preset` or `opts.from` (continue pretraining that model), no picker is shown (for keybindings,
+ * scripts and tests); `opts.replace` answers the question asked when the run folder holds a run (see
+ * startJob).
+ */
+async function pretrainOnWorkspace(ext: Extension, opts: PretrainOpts = {}): Promise<P.JobResult | undefined> {
   const folder = await pickFolder();
   if (!folder) return undefined;
   const budget = config.minutes > 0 ? `${config.minutes} min (bertStudio.minutes)` : `${config.steps} steps`;
-  const presets = PRESET_NAMES.map((p) => ({ label: p, description: [p === config.preset ? "(setting)" : "", budget].filter(Boolean).join(", ") }));
-  const outOf = (preset: string) => path.join(runsFolder(folder), `pretrain-${preset}`);
-  const items: (vscode.QuickPickItem & { preset: string; resume: boolean })[] = [];
-  for (const p of presets) {
-    const hasRun = await vscode.workspace.fs.stat(vscode.Uri.file(path.join(outOf(p.label), "trainer_state.json"))).then(() => true, () => false);
-    if (hasRun) items.push({ label: `$(debug-continue) Resume ${p.label}`, description: outOf(p.label), preset: p.label, resume: true });
-    items.push({ label: p.label, description: hasRun ? "start again (asks first; the old run is kept, renamed)" : p.description, preset: p.label, resume: false });
+  // A continued run is named after its model; its preset is unused (the engine keeps the model's size).
+  const outOf = (t: { preset: string; from?: string }) => path.join(runsFolder(folder), t.from ? `continue-${path.basename(t.from)}` : `pretrain-${t.preset}`);
+  const targets: (vscode.QuickPickItem & { preset: string; from?: string })[] = PRESET_NAMES.map((p) => ({ label: p, description: [p === config.preset ? "(setting)" : "", budget].filter(Boolean).join(", "), preset: p }));
+  const from = opts.preset || opts.from ? undefined : await continuableModel(ext);
+  if (from) targets.push({ label: "$(arrow-right) Continue from the selected model", description: `${path.basename(from)}: keeps its vocabulary and size, ${budget}`, preset: config.preset, from });
+  const items: PretrainPick[] = [];
+  for (const t of targets) {
+    const hasRun = await vscode.workspace.fs.stat(vscode.Uri.file(path.join(outOf(t), "trainer_state.json"))).then(() => true, () => false);
+    if (hasRun) items.push({ ...t, label: `$(debug-continue) Resume ${t.from ? path.basename(outOf(t)) : t.preset}`, description: outOf(t), resume: true });
+    items.push({ ...t, description: hasRun ? "start again (asks first; the old run is kept, renamed)" : t.description, resume: false });
   }
-  const pick = opts.preset ? { preset: opts.preset, resume: !!opts.resume } : await vscode.window.showQuickPick(items, { placeHolder: "BERT preset to pretrain on this workspace" });
+  const scripted = opts.preset || opts.from ? { preset: opts.preset ?? config.preset, from: opts.from, resume: !!opts.resume } : undefined;
+  const pick = scripted ?? (await pickPretrain(ext, items));
   if (!pick) return undefined;
-  const out = outOf(pick.preset);
+  const out = outOf(pick);
   const params: P.PretrainParams = {
     corpus: folder.uri.fsPath,
     out,
@@ -126,11 +221,11 @@ async function pretrainOnWorkspace(ext: Extension, opts: { preset?: string; resu
     minutes: config.minutes > 0 ? config.minutes : undefined,
     batch: config.batch,
     seq: config.seq,
-    lr: config.lr,
+    lr: config.pretrainLr(!!pick.from),
     schedule: config.schedule,
     device: config.device,
-    vocab: config.vocab,
-    trainVocab: config.vocabSize,
+    // Continuing keeps the model's vocabulary: the engine refuses another one with `from`.
+    ...(pick.from ? { from: pick.from } : { vocab: config.vocab, trainVocab: config.vocabSize }),
     include: config.include,
     exclude: config.exclude,
     maxFileMb: config.maxFileMb,
@@ -138,7 +233,7 @@ async function pretrainOnWorkspace(ext: Extension, opts: { preset?: string; resu
   };
   ext.progress.show();
   try {
-    const r = await startJob(ext, P.Pretrain, params, opts.preset ? opts.replace : undefined);
+    const r = await startJob(ext, P.Pretrain, params, scripted ? opts.replace : undefined);
     if (!r) return undefined;
     void vscode.window.showInformationMessage(`BERT: pretraining ${r.stopped ? "stopped (checkpoint kept)" : "done"} at step ${r.steps}; the model is selected for [MASK] completions.`);
     return r;
@@ -282,16 +377,46 @@ async function selectModel(ext: Extension): Promise<P.ModelInfo | undefined> {
   }
 }
 
-async function importHuggingFaceModel(ext: Extension, dir?: string): Promise<P.ModelInfo | undefined> {
-  const folder = vscode.workspace.workspaceFolders?.[0];
-  dir ??= (await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: "Import Hugging Face model folder" }))?.[0]?.fsPath;
-  if (!dir || !folder) {
-    if (!folder) void vscode.window.showErrorMessage("BERT: open a folder first: imported models go to its .bert-studio/runs.");
+/**
+ * The BERT models of the user's Hugging Face cache, then "Choose a folder…"; without any, the folder dialog
+ * at once. A cached model that cannot be imported is listed with the reason, so that a downloaded model is
+ * never missing without a word. Undefined when nothing is chosen.
+ */
+async function pickHuggingFaceFolder(ext: Extension): Promise<{ dir: string; name: string } | undefined> {
+  await ext.ready();
+  const cached = await ext.client.sendRequest(P.ListCachedModels).catch((): P.CachedModel[] => []);
+  const items: (vscode.QuickPickItem & { model?: P.CachedModel })[] = cached.map((m) => ({
+    label: `${m.problem ? "$(warning) " : ""}${m.repo}`,
+    description: [`${m.revision.slice(0, 7)}${m.refs.length ? ` (${m.refs.join(", ")})` : ""}`, m.architecture, m.problem ? "cannot be imported" : ""].filter(Boolean).join(" · "),
+    detail: m.problem,
+    model: m,
+  }));
+  const choose: (typeof items)[number] = { label: "$(folder-opened) Choose a folder…" };
+  const pick = items.length ? await vscode.window.showQuickPick([...items, choose], { placeHolder: "BERT model from your Hugging Face cache, or a folder", matchOnDescription: true }) : choose;
+  if (!pick) return undefined;
+  const m = pick.model;
+  if (m?.problem) {
+    void vscode.window.showErrorMessage(`BERT: ${m.repo} cannot be imported: ${m.problem}. Download its model.safetensors, where the Hub has one (hf download ${m.repo} model.safetensors), and import it again.`);
     return undefined;
   }
+  // A snapshot's folder is named after its revision: the copy is named after the repository.
+  if (m) return { dir: m.dir, name: path.basename(m.repo) };
+  const dir = (await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: "Import Hugging Face model folder" }))?.[0]?.fsPath;
+  return dir ? { dir, name: path.basename(dir) } : undefined;
+}
+
+/** `dir` (for scripts and tests) skips the picker. */
+async function importHuggingFaceModel(ext: Extension, dir?: string): Promise<P.ModelInfo | undefined> {
+  const folder = vscode.workspace.workspaceFolders?.[0];
+  if (!folder) {
+    void vscode.window.showErrorMessage("BERT: open a folder first: imported models go to its .bert-studio/runs.");
+    return undefined;
+  }
+  const source = dir ? { dir, name: path.basename(dir) } : await pickHuggingFaceFolder(ext);
+  if (!source) return undefined;
   await ext.ready();
   try {
-    const info = await ext.client.sendRequest(P.ImportModel, { dir, dest: path.join(runsFolder(folder), `imported-${path.basename(dir)}`) });
+    const info = await ext.client.sendRequest(P.ImportModel, { dir: source.dir, dest: path.join(runsFolder(folder), `imported-${source.name}`) });
     await ext.client.sendRequest(P.SelectModel, { dir: info.dir });
     await ext.refreshStatus();
     void vscode.window.showInformationMessage(`BERT: imported ${info.architecture} into ${info.dir} and selected it.`);
@@ -346,7 +471,7 @@ async function stopTraining(ext: Extension, which?: unknown): Promise<number> {
 
 export function registerCommands(ext: Extension): void {
   const reg = (id: string, fn: (...args: never[]) => unknown) => ext.context.subscriptions.push(vscode.commands.registerCommand(id, fn));
-  reg("bertStudio.pretrain", (opts?: { preset?: string; resume?: boolean; replace?: boolean }) => pretrainOnWorkspace(ext, opts));
+  reg("bertStudio.pretrain", (opts?: PretrainOpts) => pretrainOnWorkspace(ext, opts));
   reg("bertStudio.finetune", (uri?: vscode.Uri, task?: P.FinetuneParams["task"] | vscode.Uri[], opts?: { replace?: boolean }) => finetuneOnLabeledFile(ext, uri, task, opts));
   reg("bertStudio.fillMask", () => fillMaskInEditor(ext));
   reg("bertStudio.showProgress", () => ext.progress.show());

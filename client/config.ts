@@ -2,7 +2,7 @@
 // bounds and choices of common/settings.ts. Nothing else in client/ reads the configuration. Getters read the
 // configuration each time, so a changed setting applies to the next command without a reload.
 import * as vscode from "vscode";
-import { finetuneDefaults, SECTION, settingDefault, validSetting, type SettingKey, type Settings } from "../common/settings.js";
+import { finetuneDefaults, pretrainDefaults, SECTION, settingDefault, validSetting, type SettingKey, type Settings } from "../common/settings.js";
 
 export class Config {
   /**
@@ -37,8 +37,9 @@ export class Config {
   get seq() {
     return this.get("seq");
   }
-  get lr() {
-    return this.get("lr");
+  /** The pretraining peak learning rate: bertStudio.lr when set, otherwise the default for a new model or for continuing one. */
+  pretrainLr(continuing: boolean): number {
+    return continuing && !this.isSet("lr") ? pretrainDefaults.continueLr : this.get("lr");
   }
   get schedule() {
     return this.get("schedule");

@@ -11,11 +11,12 @@ import { NotificationType, RequestType, RequestType0 } from "vscode-languageserv
 import type { Device, Preset } from "./settings.js";
 
 /**
- * Pretrain and Finetune read `corpus`/`train`/`eval`/`vocab`/`model` and write only `out`, which must lie
- * inside a workspace folder's `.bert-studio/runs`. A run already in `out` (trainer_state.json or
- * model.safetensors) is resumed with `resume`, moved to the next free `out-<n>` with `replace`, and otherwise
- * answered with a RUN_EXISTS error (data: RunExists). Refused while a job (of this server, or any process
- * holding the run's lock file) trains into `out`.
+ * Pretrain and Finetune read `corpus`/`train`/`eval`/`vocab`/`model`/`from` (wherever they are) and write only
+ * `out`, which must lie inside a workspace folder's `.bert-studio/runs`. A run already in `out`
+ * (trainer_state.json or model.safetensors) is resumed with `resume`, moved to the next free `out-<n>` with
+ * `replace`, and otherwise answered with a RUN_EXISTS error (data: RunExists). Refused while a job (of this
+ * server, or any process holding the run's lock file) trains into `out`, and when `out` is, or contains, the
+ * model they start from (`model`, `from`).
  */
 export interface RunParams {
   /** Run folder, inside `<workspace folder>/.bert-studio/runs`. */
@@ -71,6 +72,23 @@ export interface PretrainParams extends RunParams {
   wholeWordMask?: boolean;
   /** Dropout probability of hidden states and attention weights; default the preset's (0.1). */
   dropout?: number;
+  /** Share of the tokens predicted (BERT's masked_lm_prob, default 0.15); max predictions per sequence follow it. */
+  maskRate?: number;
+  /** AdamW's beta2 (default 0.999, as BERT and HF's Trainer). */
+  beta2?: number;
+  /** Share of the steps (or of the time budget) spent warming the learning rate up; HF's warmup_ratio. */
+  warmupRatio?: number;
+  /** Next-sentence prediction (default true). Off: a BertForMaskedLM trained on contiguous text, no NSP head. */
+  nsp?: boolean;
+  /** Standard deviation of a new model's initial weights (HF's initializer_range, BERT's 0.02). */
+  initStd?: number;
+  /** How a new model's position embeddings start: BERT's random normal (default) or the Transformer's sinusoids. */
+  positionInit?: "normal" | "sinusoidal";
+  /** Model shape instead of the preset's (a new model only): layers, hidden size, heads, feed-forward size. */
+  layers?: number;
+  hidden?: number;
+  heads?: number;
+  intermediate?: number;
 }
 
 /** The five fine-tuning tasks of the BERT paper (server/tasks/tasks.ts has their specs). */
@@ -175,6 +193,45 @@ export interface ModelInfo {
 }
 
 /**
+ * What the preset picker shows: each preset's size for this vocabulary and its pretraining step time on this
+ * machine. Reads only `vocab` (whose size then wins over `vocabSize`). Answered at once; with `measure` the
+ * server first runs a few training steps of the tiny preset (a few seconds, once a session for each batch,
+ * seq and device), unless a job is training (it would skew the figure): `stepSeconds` is then absent unless
+ * measured earlier.
+ */
+export interface EstimatePretrainParams {
+  batch: number;
+  seq: number;
+  vocabSize: number;
+  vocab?: string;
+  device: Device;
+  measure?: boolean;
+}
+
+export interface PresetEstimate {
+  preset: Preset;
+  layers: number;
+  hidden: number;
+  parameters: number;
+  /** Seconds per optimizer step, estimated for this machine (tiny measured, the others scaled by FLOPs). */
+  stepSeconds?: number;
+}
+
+/** A BERT model folder in the user's Hugging Face cache: one snapshot (revision) of a model repository. */
+export interface CachedModel {
+  /** The snapshot folder, `<cache>/models--ORG--NAME/snapshots/<revision>` (its files are links into blobs/). */
+  dir: string;
+  /** The repository as the Hub names it: "ORG/NAME" (or "NAME" for the old unprefixed ones). */
+  repo: string;
+  revision: string;
+  /** The cache's refs that point at this revision ("main", a tag). */
+  refs: string[];
+  architecture: string;
+  /** Why it cannot be imported (e.g. only PyTorch weights); absent when it can. */
+  problem?: string;
+}
+
+/**
  * Writes into `dest` (created if needed) the model's files (hf: config.json, model.safetensors, vocab and
  * tokenizer files; onnx: model.onnx, config.json, vocab and tokenizer files), overwriting those names there.
  * `dest` is a folder the user chose in a dialog; refused when it is the model itself, holds a training run
@@ -213,6 +270,10 @@ export const Status = new RequestType0<StatusResult, void>("bert/status");
 export const ListModels = new RequestType<{ folders: string[] }, ModelInfo[], void>("bert/listModels");
 /** Reads only. */
 export const SelectModel = new RequestType<{ dir: string }, ModelInfo, void>("bert/selectModel");
+/** Reads only: the BERT models of the Hugging Face cache ($HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub). */
+export const ListCachedModels = new RequestType0<CachedModel[], void>("bert/listCachedModels");
+/** Reads only (see EstimatePretrainParams). */
+export const EstimatePretrain = new RequestType<EstimatePretrainParams, PresetEstimate[], void>("bert/estimatePretrain");
 /** Writes only `dest` or the next free `dest-<n>` (see ImportParams). */
 export const ImportModel = new RequestType<ImportParams, ModelInfo, void>("bert/importModel");
 /** Writes the model's files into `dest`, a folder the user chose in a dialog (see ExportParams). */

@@ -66,8 +66,10 @@ async function train(spec: JobSpec, threads: number, signal: AbortSignal): Promi
     const { metrics, stopped, step } = await pretrain({
       ...p,
       ...common,
-      // The editor trains a vocabulary unless it names one (a resumed run uses its own either way).
-      trainVocab: p.vocab ? undefined : (p.trainVocab ?? pretrainDefaults.trainVocab),
+      // The editor trains a vocabulary unless it names one; continuing from a model keeps the model's, so
+      // no default is added then (a trainVocab sent with `from` is the engine's to refuse). A resumed run
+      // uses its own either way.
+      trainVocab: p.vocab ? undefined : (p.trainVocab ?? (p.from ? undefined : pretrainDefaults.trainVocab)),
     });
     return { stopped, step, metrics: metrics[metrics.length - 1] };
   }

@@ -11,12 +11,14 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createConnection, ProposedFeatures, ResponseError, type CancellationToken } from "vscode-languageserver/node";
 import { FillMaskPipeline } from "./inference/fill-mask.js";
-import { checkModel, exportModel, heldBy, importModel, listModels } from "./inference/models.js";
+import { checkModel, exportModel, heldBy, huggingFaceCacheModels, importModel, listModels } from "./inference/models.js";
 import * as P from "../common/protocol.js";
 import { detectTask } from "./tasks/tasks.js";
-import { freeName, jobAt, jobList, jobs, runJob, stopAll, stopJob, type JobHost } from "./jobs.js";
+import { freeName, jobAt, jobList, jobs, jobThreads, runJob, stopAll, stopJob, type JobHost } from "./jobs.js";
 import type { JobSpec } from "./job-ipc.js";
 import { describeHolder, runLockHolder } from "./training/run-lock.js";
+import { measureSecondsPerFlop, presetEstimates } from "./dev/estimate.js";
+import { BertTokenizer } from "./text/tokenizer.js";
 import { exists, inside, sameOrInside } from "./util/fs.js";
 
 const connection = createConnection(ProposedFeatures.all);
@@ -93,7 +95,12 @@ connection.onInitialized(() => {
 connection.onRequest(
   P.Pretrain,
   guard(async (p: P.PretrainParams, token: CancellationToken) => {
-    const result = await trainJob({ kind: "pretrain", params: p }, token, "BERT: pretraining");
+    // `from` is only read, wherever it is; a run into it (or around it) would write over, or move away, the
+    // model it starts from.
+    const keepFrom = () => {
+      if (p.from && sameOrInside(p.from, p.out)) throw new Error(`cannot pretrain into ${p.out}: it holds the model to continue from (${p.from}); choose another run folder`);
+    };
+    const result = await trainJob({ kind: "pretrain", params: p }, token, "BERT: pretraining", keepFrom);
     selected = p.out;
     return result;
   }),
@@ -149,6 +156,39 @@ connection.onRequest(P.Status, () => ({
 connection.onRequest(
   P.ListModels,
   guard(async ({ folders }: { folders: string[] }) => listModels(folders)),
+);
+
+connection.onRequest(
+  P.ListCachedModels,
+  guard(async () => huggingFaceCacheModels(process.env)),
+);
+
+/** Measured step speeds (seconds per FLOP) by batch, seq and device, kept for the server's life. */
+const stepSpeeds = new Map<string, number>();
+/** Measurements under way, so that two pickers share one. */
+const measuring = new Map<string, Promise<void>>();
+
+connection.onRequest(
+  P.EstimatePretrain,
+  guard(async (p: P.EstimatePretrainParams) => {
+    const shape = { batch: p.batch, seq: p.seq, vocabSize: p.vocab ? (await BertTokenizer.fromVocabFile(p.vocab)).vocabSize : p.vocabSize };
+    const key = `${p.batch} ${p.seq} ${p.device}`;
+    // A job trains on the same cores: a measurement beside it would be slow by the job's share (and slow the
+    // job), so none starts then, and one that saw a job start is not kept.
+    if (p.measure && !stepSpeeds.has(key) && jobs.size === 0) {
+      let m = measuring.get(key);
+      if (!m) {
+        m = measureSecondsPerFlop({ ...shape, device: p.device, threads: jobThreads() })
+          .then((s) => {
+            if (jobs.size === 0) stepSpeeds.set(key, s);
+          })
+          .finally(() => measuring.delete(key));
+        measuring.set(key, m);
+      }
+      await m;
+    }
+    return presetEstimates(shape, stepSpeeds.get(key));
+  }),
 );
 
 connection.onRequest(

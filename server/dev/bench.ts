@@ -20,6 +20,10 @@ export interface BenchTrainOptions {
   warmup: number;
   device: Device;
   threads?: number;
+  /** Share of the positions predicted (default 15%, as bench/hf_pretraining.py's step). */
+  maskRate?: number;
+  /** Dropout of hidden states and attention weights (default the preset's, 0.1); 0 leaves the dropout nodes out. */
+  dropout?: number;
 }
 
 export interface BenchTrainResult {
@@ -34,9 +38,9 @@ export interface BenchTrainResult {
   provider: string;
 }
 
-/** Masked positions per sequence, as Google's max_predictions_per_seq for this length. */
-export function predictionsPerSeq(seq: number): number {
-  return Math.max(1, Math.round(0.15 * seq));
+/** Masked positions per sequence, as Google's max_predictions_per_seq for this length (and pretrainingOptions). */
+export function predictionsPerSeq(seq: number, maskRate = 0.15): number {
+  return Math.max(1, Math.round(maskRate * seq));
 }
 
 /** Useful FLOPs of one training step: 3x the forward matmul FLOPs, the MLM head at `predictions` rows per sequence. */
@@ -87,13 +91,14 @@ export function benchConfig(o: BenchTrainOptions): BertConfig {
     ...(o.heads && { numAttentionHeads: o.heads }),
     ...(o.intermediate && { intermediateSize: o.intermediate }),
     ...(o.vocab && { vocabSize: o.vocab }),
+    ...(o.dropout !== undefined && { hiddenDropoutProb: o.dropout, attentionProbsDropoutProb: o.dropout }),
     maxPositionEmbeddings: Math.max(512, o.seq),
   });
 }
 
 export async function benchTrain(o: BenchTrainOptions): Promise<BenchTrainResult> {
   const cfg = benchConfig(o);
-  const perSeq = predictionsPerSeq(o.seq);
+  const perSeq = predictionsPerSeq(o.seq, o.maskRate);
   const params = ParamStore.fromShapes(paramShapes(cfg, "pretraining"));
   initParams(params, cfg, 0);
   const opt = await Optimizer.create(cfg, params, {

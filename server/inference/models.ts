@@ -4,8 +4,9 @@
 // Where a model may be written is the caller's decision (the server: only inside the workspace's runs,
 // never over a model or a job; the CLI: never over a model or a run); what a folder holds is told here.
 import { promises as fs } from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
-import type { ModelInfo } from "../../common/protocol.js";
+import type { CachedModel, ModelInfo } from "../../common/protocol.js";
 import { readConfig } from "../model/config.js";
 import { loadModelFolder } from "../model/folder.js";
 import { headFromArchitectures, type Head } from "../model/heads.js";
@@ -43,6 +44,72 @@ export async function listModels(folders: string[]): Promise<ModelInfo[]> {
     }
   }
   return found;
+}
+
+/**
+ * The Hugging Face hub cache, found as huggingface_hub finds it (its constants.py): $HF_HUB_CACHE, the legacy
+ * $HUGGINGFACE_HUB_CACHE, $HF_HOME/hub, $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub; a
+ * leading ~ is the home folder, as its expanduser makes it. An empty variable counts as unset.
+ */
+export function huggingFaceCache(env: NodeJS.ProcessEnv = process.env, home = os.homedir()): string {
+  const expand = (p: string) => p.replace(/^~(?=$|[\\/])/, () => home);
+  const hub = env.HF_HUB_CACHE || env.HUGGINGFACE_HUB_CACHE;
+  if (hub) return expand(hub);
+  return path.join(expand(env.HF_HOME || path.join(env.XDG_CACHE_HOME || path.join(home, ".cache"), "huggingface")), "hub");
+}
+
+/**
+ * The BERT models in the Hugging Face cache: each snapshot `models--ORG--NAME/snapshots/<revision>` whose
+ * config.json is a BERT's and which has a tokenizer (vocab.txt or tokenizer.json) and weights. Its files are
+ * links into the repository's blobs/, followed here as the import's copy follows them. Weights only as
+ * pytorch_model.bin (a pickle, which this engine does not read) are listed with that problem rather than
+ * left out: the user sees why a model they downloaded cannot be imported. Anything unreadable or odd
+ * (datasets, a partial download, a broken config) is skipped.
+ */
+export async function huggingFaceCacheModels(env: NodeJS.ProcessEnv = process.env, home = os.homedir()): Promise<CachedModel[]> {
+  const cache = huggingFaceCache(env, home);
+  const found: CachedModel[] = [];
+  for (const entry of await fs.readdir(cache).catch(() => [])) {
+    if (!entry.startsWith("models--")) continue;
+    const repo = entry.slice("models--".length).split("--").join("/");
+    const refs = await cacheRefs(path.join(cache, entry, "refs"));
+    const snapshots = path.join(cache, entry, "snapshots");
+    for (const revision of await fs.readdir(snapshots).catch(() => [])) {
+      const model = await cachedBert(path.join(snapshots, revision));
+      if (model) found.push({ ...model, repo, revision, refs: refs.filter((r) => r.revision === revision).map((r) => r.name) });
+    }
+  }
+  // By name; within a repository the revisions a ref points at ("main") first.
+  return found.sort((a, b) => a.repo.localeCompare(b.repo) || b.refs.length - a.refs.length);
+}
+
+/** The refs of a cached repository (refs/main, refs/pr/1, a tag): each file holds the revision it points at. */
+async function cacheRefs(dir: string): Promise<{ name: string; revision: string }[]> {
+  const refs: { name: string; revision: string }[] = [];
+  for (const f of await fs.readdir(dir, { recursive: true, withFileTypes: true }).catch(() => [])) {
+    const file = path.join(f.parentPath, f.name);
+    const revision = f.isFile() ? await fs.readFile(file, "utf8").catch(() => undefined) : undefined;
+    if (revision) refs.push({ name: path.relative(dir, file).split(path.sep).join("/"), revision: revision.trim() });
+  }
+  return refs;
+}
+
+/** What a cached snapshot holds when it is a BERT with a tokenizer and weights; undefined otherwise. */
+async function cachedBert(dir: string): Promise<Pick<CachedModel, "dir" | "architecture" | "problem"> | undefined> {
+  let cfg: { model_type?: unknown; architectures?: unknown };
+  try {
+    cfg = JSON.parse(await fs.readFile(path.join(dir, "config.json"), "utf8")) as typeof cfg;
+  } catch {
+    return undefined;
+  }
+  const architectures = Array.isArray(cfg?.architectures) ? cfg.architectures.filter((a): a is string => typeof a === "string") : [];
+  if (cfg?.model_type !== "bert" && !architectures.some((a) => a.startsWith("Bert"))) return undefined;
+  const has = (f: string) => exists(path.join(dir, f));
+  if (!(await has("vocab.txt")) && !(await has("tokenizer.json"))) return undefined;
+  const architecture = architectures[0] ?? "BertModel";
+  if (await has("model.safetensors")) return { dir, architecture };
+  if (await has("pytorch_model.bin")) return { dir, architecture, problem: "its weights are only pytorch_model.bin (PyTorch's pickle format); BERT Studio reads model.safetensors" };
+  return undefined;
 }
 
 /** A model before it is selected for fill-mask: its config, its weights' file and its tokenizer are there. */

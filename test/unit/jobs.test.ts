@@ -182,3 +182,14 @@ test("a fine-tuning job runs in its own process too, with its steps in the progr
   assert.deepEqual(seen.progress.at(-1), { step: 10, steps: 10 });
   assert.deepEqual(JSON.parse(readFileSync(path.join(out, "config.json"), "utf8")).architectures, ["BertForSequenceClassification"]);
 });
+
+test("a job continuing from a model trains with the model's vocabulary: the editor's default one is not added", { skip: built !== true && built }, async () => {
+  assert.ok(finishedRun, "the first test's run is the model to continue from");
+  const dir = path.dirname(finishedRun);
+  const { seen, events } = recorder();
+  // As the editor sends it: `from`, and neither vocab nor trainVocab (the engine refuses a vocabulary with `from`).
+  const spec = pretrainSpec(dir, { out: path.join(dir, "continued"), from: finishedRun, vocab: undefined, steps: 2, evalEvery: 2, checkpointEvery: 2 });
+  const r = await forkJob(spec, events, { entry: ENTRY }).result;
+  assert.deepEqual([r.stopped, r.step], [false, 2]);
+  assert.ok(seen.messages.some((m) => m.startsWith(`continuing from ${finishedRun}: `)), seen.messages.join("\n"));
+});

@@ -5,7 +5,7 @@
 // asks first and keeps the old run as NAME-1, a folder in training cannot be replaced, and the server
 // writes only inside the workspace's run folders.
 import assert from "node:assert/strict";
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as vscode from "vscode";
@@ -317,6 +317,27 @@ const tests: [string, () => Promise<void>][] = [
     },
   ],
   [
+    "BERT: Pretrain on Workspace continues from a model outside the runs (only read): its vocabulary and size are kept",
+    async () => {
+      const base = path.join(os.tmpdir(), "bert-studio-base");
+      rmSync(base, { recursive: true, force: true });
+      cpSync(path.join(runs(), "pretrain-tiny"), base, { recursive: true });
+      const before = snapshot(base);
+      try {
+        const r = await vscode.commands.executeCommand<JobResult>("bertStudio.pretrain", { from: base, replace: false });
+        assert.ok(r && !r.stopped, JSON.stringify(r));
+        assert.equal(r.out, path.join(runs(), "continue-bert-studio-base"));
+        assert.deepEqual(readFileSync(path.join(r.out, "vocab.txt")), readFileSync(path.join(base, "vocab.txt")));
+        const cfg = (d: string) => JSON.parse(readFileSync(path.join(d, "config.json"), "utf8"));
+        assert.deepEqual([cfg(r.out).hidden_size, cfg(r.out).num_hidden_layers], [cfg(base).hidden_size, cfg(base).num_hidden_layers]);
+        assert.equal(snapshot(base), before, "the model continued from is untouched");
+      } finally {
+        rmSync(base, { recursive: true, force: true });
+        await vscode.commands.executeCommand("bertStudio.selectModelFolder", path.join(runs(), "pretrain-tiny"));
+      }
+    },
+  ],
+  [
     "the server writes only inside the workspace's run folders, and never over a model",
     async () => {
       const model = path.join(runs(), "pretrain-tiny");
@@ -329,6 +350,7 @@ const tests: [string, () => Promise<void>][] = [
       await assert.rejects(request("bert/pretrain", { ...pretrain(runs()), replace: true }), /outside the workspace's run folders/, "the runs folder itself");
       const finetune = { task: "classify", train: path.join(ws(), "reviews.tsv"), model, out: model, epochs: 1, batch: 8, maxLength: 32, lr: 5e-5, schedule: "linear", device: "cpu", resume: false, replace: true };
       await assert.rejects(request("bert/finetune", finetune), /holds the base model/);
+      await assert.rejects(request("bert/pretrain", { ...pretrain(model), from: model, trainVocab: undefined, replace: true }), /holds the model to continue from/);
       await assert.rejects(request("bert/importModel", { dir: model, dest: path.join(ws(), "imported") }), /outside the workspace's run folders/);
       assert.ok(!existsSync(path.join(ws(), "imported")));
       await assert.rejects(request("bert/exportModel", { model, format: "hf", dest: model }), /the model itself/);
@@ -349,7 +371,6 @@ const tests: [string, () => Promise<void>][] = [
       assert.equal(r, undefined);
       assert.deepEqual((await status()).jobs, []);
       // A selected model whose folder disappears: hovers give nothing, the server keeps answering.
-      const { rmSync } = await import("node:fs");
       const copy = path.join(runs(), "doomed");
       cpSync(path.join(runs(), "pretrain-tiny"), copy, { recursive: true });
       await vscode.commands.executeCommand("bertStudio.selectModelFolder", copy);
