@@ -29,13 +29,17 @@ Usage:
       [--batch B] [--seq T] [--lr LR] [--schedule NAME] [--warmup N] [--eval-every N]
       [--checkpoint-every N] [--seed S] [--cased] [--resume] [--device D] [--grad-accum K]
       [--whole-word-mask] [--include GLOB]... [--exclude GLOB]... [--max-file-mb MB] [--epochs E]
-      [--minutes M] [--dropout P] [--from MODEL]
-      MLM + NSP pretraining on the text files of DIR. --from continues pretraining MODEL (a run, or an HF
-      BertForPreTraining / BertForMaskedLM / BertModel folder) with its vocabulary and size. --minutes trains for M minutes instead of steps
+      [--minutes M] [--dropout P] [--from MODEL] [--mask-rate R] [--beta2 B] [--warmup-ratio R] [--nsp | --no-nsp]
+      [--position-init normal|sinusoidal] [--init-std S]
+      [--layers L] [--hidden H] [--heads A] [--intermediate I]
+      Masked-LM pretraining on the text files of DIR (with --nsp, plus BERT's next-sentence prediction).
+      --from continues pretraining MODEL (a run, or an HF BertForPreTraining / BertForMaskedLM / BertModel
+      folder) with its vocabulary and size, and its NSP head when it has one. --minutes trains for M minutes instead of steps
       (warmup and decay by elapsed time, evaluations and checkpoints every tenth, ends on time). RUN becomes an HF folder (config.json,
       model.safetensors, vocab.txt, tokenizer.json) plus optimizer.safetensors,
       trainer_state.json and metrics.jsonl. Ctrl-C stops after the current step, saving.
-      Defaults: --preset ${D.preset} --steps ${D.steps} --batch ${D.batch} --seq ${D.seq} --lr ${shown(D.lr)} --schedule ${D.schedule},
+      Defaults (the recipe of docs/RECIPES.md): --preset ${D.preset} --steps ${D.steps} --batch ${D.batch} --seq ${D.seq} --lr ${shown(D.lr)} (${shown(D.continueLr)} with --from)
+      --schedule ${D.schedule} --mask-rate ${D.maskRate} --dropout ${D.dropout} --init-std ${D.initStd} --position-init ${D.positionInit} --beta2 ${D.beta2} ${D.nsp ? "--nsp" : "--no-nsp"},
       --warmup ${Math.round(D.warmupFraction * 100)}% of the steps, --eval-every and --checkpoint-every a tenth of the steps
       (at least ${D.evalEvery(0)}, at most ${D.evalEvery(Infinity)}), --seed ${D.seed}, --max-file-mb ${D.maxFileMb}; metrics every ${D.logEvery} steps.
   bert-studio fill-mask --model RUN "text with [MASK]" [--top-k ${fillMaskDefaults.topK}] [--json]
@@ -177,6 +181,17 @@ async function pretrainCommand(args: string[]): Promise<number> {
       from: { type: "string" },
       "whole-word-mask": { type: "boolean" },
       dropout: { type: "string" },
+      "mask-rate": { type: "string" },
+      "beta2": { type: "string" },
+      "warmup-ratio": { type: "string" },
+      "no-nsp": { type: "boolean" },
+      nsp: { type: "boolean" },
+      "position-init": { type: "string" },
+      "init-std": { type: "string" },
+      layers: { type: "string" },
+      hidden: { type: "string" },
+      heads: { type: "string" },
+      intermediate: { type: "string" },
       include: { type: "string", multiple: true },
       exclude: { type: "string", multiple: true },
       "max-file-mb": { type: "string" },
@@ -189,14 +204,26 @@ async function pretrainCommand(args: string[]): Promise<number> {
   if (!values.vocab && !values["train-vocab"] && !values.resume && !values.from) throw new UsageError("pretrain needs --vocab FILE (a WordPiece vocab.txt), --train-vocab SIZE or --from MODEL");
   const preset = values.preset ?? D.preset;
   if (!(PRESET_NAMES as readonly string[]).includes(preset)) throw new UsageError(`--preset must be ${PRESET_NAMES.join(", ")}, got ${preset}`);
-  const lr = positiveNumber("lr", values.lr, D.lr);
+  const lr = positiveNumber("lr", values.lr, values.from ? D.continueLr : D.lr);
   const dropout = values.dropout === undefined ? undefined : Number(values.dropout);
   if (dropout !== undefined && !(dropout >= 0 && dropout < 1)) throw new UsageError(`--dropout must be in [0, 1), got ${values.dropout}`);
   if (values.steps && values.epochs) throw new UsageError("give --steps or --epochs, not both");
   const minutes = values.minutes === undefined ? undefined : Number(values.minutes);
   if (minutes !== undefined && !(minutes > 0)) throw new UsageError(`--minutes must be a positive number, got ${values.minutes}`);
   if (minutes !== undefined && (values.steps || values.epochs)) throw new UsageError("give --minutes, --steps or --epochs, one of them");
-  if (minutes !== undefined && values.warmup !== undefined) throw new UsageError("--warmup counts steps; with --minutes the warmup is 6% of the time");
+  if (minutes !== undefined && values.warmup !== undefined) throw new UsageError("--warmup counts steps; with --minutes give --warmup-ratio (a share of the time)");
+  if (values.nsp && values["no-nsp"]) throw new UsageError("give --nsp or --no-nsp, not both");
+  if (values.warmup !== undefined && values["warmup-ratio"] !== undefined) throw new UsageError("give --warmup (steps) or --warmup-ratio, not both");
+  const share = (name: string, v: string | undefined, lo: number, hi: number, closedLo = false) => {
+    if (v === undefined) return undefined;
+    const x = Number(v);
+    if (!(closedLo ? x >= lo : x > lo) || !(x < hi)) throw new UsageError(`--${name} must be in ${closedLo ? "[" : "("}${lo}, ${hi}), got ${v}`);
+    return x;
+  };
+  const shapeFlag = (name: "layers" | "hidden" | "heads" | "intermediate") => (values[name] === undefined ? undefined : positiveInt(name, values[name], 0));
+  if ((values.from || values.resume) && (values.layers || values.hidden || values.heads || values.intermediate || values["init-std"] || values["position-init"])) {
+    throw new UsageError("--layers, --hidden, --heads, --intermediate, --init-std and --position-init shape a new model: not with --from or --resume");
+  }
   const steps = positiveInt("steps", values.steps, D.steps);
   const schedule = values.schedule ?? D.schedule;
   const { getScheduler } = await import("../training/schedules.js");
@@ -230,19 +257,34 @@ async function pretrainCommand(args: string[]): Promise<number> {
     accumulationSteps: values["grad-accum"] === undefined ? undefined : positiveInt("grad-accum", values["grad-accum"], 0),
     wholeWordMask: !!values["whole-word-mask"],
     dropout,
+    maskRate: share("mask-rate", values["mask-rate"], 0, 1),
+    beta2: share("beta2", values.beta2, 0, 1),
+    warmupRatio: share("warmup-ratio", values["warmup-ratio"], 0, 1, true),
+    nsp: values.nsp ? true : values["no-nsp"] ? false : undefined,
+    positionInit: positionInit(values["position-init"]),
+    initStd: share("init-std", values["init-std"], 0, 1),
+    layers: shapeFlag("layers"),
+    hidden: shapeFlag("hidden"),
+    heads: shapeFlag("heads"),
+    intermediate: shapeFlag("intermediate"),
     include: values.include,
     exclude: values.exclude,
     maxFileMb: values["max-file-mb"] === undefined ? undefined : positiveInt("max-file-mb", values["max-file-mb"], 0),
     signal: controller.signal,
     onMessage: (m) => process.stderr.write(`${m}\n`),
     onProgress: (p) => {
-      const line = `step ${p.step}/${p.steps}  loss ${p.loss.toFixed(3)}  mlm_acc ${(p.mlm_acc * 100).toFixed(1)}%  nsp_acc ${(p.nsp_acc * 100).toFixed(1)}%  ${p.tokens_per_s.toFixed(0)} tok/s  ETA ${Math.round(p.eta_s)}s`;
+      const line = `step ${p.step}/${p.steps}  loss ${p.loss.toFixed(3)}  mlm_acc ${(p.mlm_acc * 100).toFixed(1)}%  ${p.nsp_acc === undefined ? "" : `nsp_acc ${(p.nsp_acc * 100).toFixed(1)}%  `}${p.tokens_per_s.toFixed(0)} tok/s  ETA ${Math.round(p.eta_s)}s`;
       process.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
     },
   });
   if (tty) process.stderr.write("\n");
   process.stderr.write(`${stopped ? "stopped" : "done"}: checkpoint and metrics.jsonl in ${values.out}\n`);
   return 0;
+}
+
+function positionInit(v: string | undefined): "normal" | "sinusoidal" | undefined {
+  if (v === undefined || v === "normal" || v === "sinusoidal") return v;
+  throw new UsageError(`--position-init must be normal or sinusoidal, got ${v}`);
 }
 
 async function fillMaskCommand(args: string[]): Promise<number> {

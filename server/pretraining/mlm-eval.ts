@@ -1,12 +1,14 @@
 // Masked-LM (and next-sentence) evaluation of a pretrained model on text it was not trained on: the one
 // implementation behind the trainer's held-out figures and `bert-studio evaluate --text`.
 //
-// Protocol: sentence pairs made as for training (create_pretraining_data: half the B segments from another
-// document), 15% of the tokens predicted (at most 15% of the sequence length), each replaced by [MASK]
-// ("all-mask"): BERT's 10% kept tokens would be free answers and inflate accuracy, so they are not drawn.
-// Pairs and masks come from a fixed seed, so two models scored on the same text see the same questions.
-// Top-1 and top-5 accuracy over the masked tokens, perplexity = exp(mean masked-token cross-entropy), NSP
-// accuracy over the pairs (pretraining heads only).
+// Protocol. Masked LM: `[CLS] text [SEP]` segments of consecutive sentences of one document, up to the
+// sequence length (as fill-mask sees text: one segment, no pair, no random second half), 15% of the tokens
+// predicted (at most 15% of the sequence length), each replaced by [MASK] ("all-mask"): BERT's 10% kept
+// tokens would be free answers and inflate accuracy, so they are not drawn. Next sentence (pretraining
+// heads only): sentence pairs made as for training (create_pretraining_data: half the B segments from
+// another document). Segments, pairs and masks come from a fixed seed, so two models scored on the same
+// text see the same questions. Top-1 and top-5 accuracy over the masked tokens, perplexity = exp(mean
+// masked-token cross-entropy), NSP accuracy over the pairs.
 import type * as ort from "onnxruntime-node";
 import type { BertConfig } from "../model/config.js";
 import { loadModelFolder } from "../model/folder.js";
@@ -20,6 +22,7 @@ import { CorpusError } from "../text/corpus.js";
 import { tokenizeCorpus } from "../text/token-cache.js";
 import { BertTokenizer } from "../text/tokenizer.js";
 import { collate, createInstances, pretrainingOptions, specialIds, type Instance, type PretrainingOptions, type SpecialIds } from "./pretraining-data.js";
+import type { TokenCorpus } from "../text/token-corpus.js";
 
 export interface MlmScores {
   mlm_loss: number;
@@ -30,7 +33,7 @@ export interface MlmScores {
   /** NSP figures: only for a model with the pretraining head. */
   nsp_loss?: number;
   nsp_acc?: number;
-  /** mlm_loss + nsp_loss, as the training loss. */
+  /** As the training loss: mlm_loss, plus nsp_loss with the NSP head. */
   loss?: number;
   masked_tokens: number;
   sequences: number;
@@ -51,17 +54,22 @@ export class MlmEvaluator {
     return new MlmEvaluator(session, head === "pretraining", dims.batch);
   }
 
-  /** Scores whole batches of `instances` (a last partial batch is left out), masks drawn from `seed`. */
-  async score(params: ParamStore, instances: Instance[], data: PretrainingOptions, special: SpecialIds, seed: number): Promise<MlmScores | undefined> {
+  /**
+   * Scores whole batches (a last partial batch is left out) of `set.segments` (masked LM) and, for a model
+   * with the NSP head, of `set.pairs` (next sentence); masks drawn from `seed`.
+   */
+  async score(params: ParamStore, set: EvalSet, data: PretrainingOptions, special: SpecialIds, seed: number): Promise<MlmScores | undefined> {
     const rng = new Rng(seed);
     const masking = { ...data, replacement: "all-mask" as const };
-    const sum = { mlm: 0, nsp: 0, batches: 0, masked: 0, top1: 0, top5: 0, nspRight: 0, pairs: 0 };
-    for (let i = 0; i + this.batch <= instances.length; i += this.batch) {
-      const feeds = collate(instances.slice(i, i + this.batch), masking, special, rng);
+    const sum = { mlm: 0, nsp: 0, batches: 0, nspBatches: 0, masked: 0, top1: 0, top5: 0, nspRight: 0, pairs: 0 };
+    const run = async (instances: Instance[]) => {
+      const feeds = collate(instances, masking, special, rng);
       if (!this.nsp) delete feeds.next_sentence_label; // a masked-LM graph has no such input
-      const out = await this.session.run({ ...feeds, ...params.feeds() });
+      return { feeds, out: await this.session.run({ ...feeds, ...params.feeds() }) };
+    };
+    for (let i = 0; i + this.batch <= set.segments.length; i += this.batch) {
+      const { feeds, out } = await run(set.segments.slice(i, i + this.batch));
       sum.mlm += Number(out.mlm_loss.data[0]);
-      if (this.nsp) sum.nsp += Number(out.nsp_loss.data[0]);
       sum.batches++;
       const labels = feeds.masked_lm_labels.data as BigInt64Array;
       const top1 = out.mlm_predictions.data as BigInt64Array;
@@ -78,13 +86,16 @@ export class MlmEvaluator {
         for (let v = 0; v < V && larger < 5; v++) if (row[v] > own) larger++;
         if (larger < 5) sum.top5++;
       }
-      if (this.nsp) {
-        const nl = feeds.next_sentence_label.data as BigInt64Array;
-        const np = out.nsp_predictions.data as BigInt64Array;
-        for (let b = 0; b < nl.length; b++) {
-          sum.pairs++;
-          if (np[b] === nl[b]) sum.nspRight++;
-        }
+    }
+    for (let i = 0; this.nsp && i + this.batch <= set.pairs.length; i += this.batch) {
+      const { feeds, out } = await run(set.pairs.slice(i, i + this.batch));
+      sum.nsp += Number(out.nsp_loss.data[0]);
+      sum.nspBatches++;
+      const nl = feeds.next_sentence_label.data as BigInt64Array;
+      const np = out.nsp_predictions.data as BigInt64Array;
+      for (let b = 0; b < nl.length; b++) {
+        sum.pairs++;
+        if (np[b] === nl[b]) sum.nspRight++;
       }
     }
     if (sum.batches === 0) return undefined;
@@ -97,8 +108,9 @@ export class MlmEvaluator {
       masked_tokens: sum.masked,
       sequences: sum.batches * this.batch,
     };
-    if (this.nsp) {
-      scores.nsp_loss = sum.nsp / sum.batches;
+    scores.loss = mlm_loss;
+    if (this.nsp && sum.nspBatches > 0) {
+      scores.nsp_loss = sum.nsp / sum.nspBatches;
       scores.nsp_acc = sum.nspRight / Math.max(1, sum.pairs);
       scores.loss = mlm_loss + scores.nsp_loss;
     }
@@ -110,12 +122,28 @@ export class MlmEvaluator {
   }
 }
 
+/** What an evaluation scores: masked-LM segments and next-sentence pairs (see the protocol above). */
+export interface EvalSet {
+  segments: Instance[];
+  pairs: Instance[];
+}
+
+/**
+ * The evaluation set of documents [from, to) of `docs`: at most `max` segments and `max` pairs, drawn by
+ * `seed` (the sequence length and mask share are `data`'s, 15% for the protocol).
+ */
+export function evalSet(docs: TokenCorpus, data: PretrainingOptions, special: SpecialIds, seed: number, max: number, from = 0, to = docs.length): EvalSet {
+  const segments = createInstances(docs, { ...data, nextSentence: false, shortSeqProb: 0 }, special, new Rng(seed), from, to).slice(0, max);
+  const pairs = createInstances(docs, { ...data, nextSentence: true }, special, new Rng(seed + 1), from, to).slice(0, max);
+  return { segments, pairs };
+}
+
 export interface TextEvalOptions {
   /** Sequence length of the pairs (default 128, at most the model's positions). */
   seq?: number;
   batch?: number;
   seed?: number;
-  /** Score at most this many sequences (pairs), drawn at random by the seed (default 2048). */
+  /** Score at most this many segments (and as many NSP pairs), drawn at random by the seed (default 2048). */
   maxSequences?: number;
   device: Device;
   threads?: number;
@@ -151,12 +179,12 @@ export async function evaluateOnText(dir: string, text: string, o: TextEvalOptio
   if (docs.tokens() === 0) throw new CorpusError(`${text}: no text found to evaluate on`);
   const data = pretrainingOptions(seq);
   const special = specialIds(tokenizer);
-  const instances = createInstances(docs, data, special, new Rng(seed + 1)).slice(0, o.maxSequences ?? 2048);
-  if (instances.length === 0) throw new CorpusError(`${text}: the text makes no sentence pairs to score (too short)`);
-  const batch = Math.min(o.batch ?? 32, instances.length);
+  const set = evalSet(docs, data, special, seed + 1, o.maxSequences ?? 2048);
+  if (set.segments.length === 0) throw new CorpusError(`${text}: the text makes no segments to score (too short)`);
+  const batch = Math.min(o.batch ?? 32, set.segments.length);
   const evaluator = await MlmEvaluator.create(cfg, head as "pretraining" | "masked_lm", { batch, seq, predictions: batch * data.maxPredictionsPerSeq }, { device: o.device, threads: o.threads });
   try {
-    const scores = (await evaluator.score(params, instances, data, special, seed + 2))!;
+    const scores = (await evaluator.score(params, set, data, special, seed + 2))!;
     return { model: dir, text, protocol: "all-mask", seq, seed, documents: docs.length, ...scores };
   } finally {
     await evaluator.release();

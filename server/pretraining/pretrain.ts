@@ -2,25 +2,28 @@
 // (training/loop.ts) with a held-out split, checkpoints (an HF folder plus optimizer and trainer state),
 // metrics.jsonl and resume.
 import { promises as fs } from "node:fs";
+import * as path from "node:path";
 import type { PretrainParams } from "../../common/protocol.js";
 import { MB, pretrainDefaults } from "../../common/settings.js";
 import * as ort from "onnxruntime-node";
-import { bertConfig, PRESETS, type BertConfig } from "../model/config.js";
-import { architectureOf } from "../model/heads.js";
+import { bertConfig, PRESETS, readConfig, type BertConfig } from "../model/config.js";
+import { architectureOf, headFromArchitectures } from "../model/heads.js";
 import { CheckpointError, initParams, ParamStore, paramShapes } from "../model/params.js";
 import { Rng } from "../util/rng.js";
 import { CorpusError, documents, type CorpusOptions } from "../text/corpus.js";
 import { tokenizeCorpus } from "../text/token-cache.js";
 import { Optimizer } from "../training/optimizer.js";
+import { DEFAULT_ADAMW } from "../training/train-graph.js";
 import { collate, createInstances, pretrainingOptions, shards, specialIds, type Instance, type PretrainingOptions, type SpecialIds } from "./pretraining-data.js";
 import type { TokenCorpus } from "../text/token-corpus.js";
 import { getScheduler } from "../training/schedules.js";
 import { trainLoop, type TrainerHooks, type TrainingTask } from "../training/loop.js";
-import { MlmEvaluator } from "./mlm-eval.js";
+import { evalSet, MlmEvaluator } from "./mlm-eval.js";
 import { hasRun, loadCheckpoint, MetricsLog, saveCheckpoint, withRunLock, type Metrics } from "../training/run-folder.js";
 import { BertTokenizer } from "../text/tokenizer.js";
 import { trainWordPiece, WordCounter } from "../text/vocab-trainer.js";
 import { loadWeights, openModelFolder } from "../model/folder.js";
+import { readSafetensorsHeader } from "../model/safetensors.js";
 
 /**
  * The protocol's PretrainParams (what the user set; unset fields default from common/settings.ts) plus what
@@ -52,7 +55,8 @@ export interface Progress {
   steps: number;
   loss: number;
   mlm_acc: number;
-  nsp_acc: number;
+  /** Absent for masked LM only (no NSP). */
+  nsp_acc?: number;
   tokens_per_s: number;
   eta_s: number;
 }
@@ -119,10 +123,18 @@ async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; st
   if (tokens === 0) throw new CorpusError(`${o.corpus}: no text found (looked for ${[".txt", ".md", ".rst", ".tex", ".tokens"].join(" ")} and UTF-8 files)`);
   const seconds = (Date.now() - t0) / 1000;
   say(`corpus: ${docs.length} documents, ${tokens} tokens, ${(bytes / 1048576).toFixed(1)} MB, ${cached ? "tokenized earlier (cache)" : `tokenized in ${seconds.toFixed(1)} s (${(bytes / 1048576 / seconds).toFixed(1)} MB/s)`}`);
-  if (docs.length < 4) throw new CorpusError(`${o.corpus}: next-sentence prediction needs at least 4 documents (2 held out), found ${docs.length}`);
+  if (docs.length < 4) throw new CorpusError(`${o.corpus}: pretraining needs at least 4 documents (2 are held out for evaluation), found ${docs.length}`);
   const { train, held } = splitHeldOut(docs, o.heldOut);
   const special = specialIds(tok);
-  const data = { ...pretrainingOptions(o.seq), wholeWordMask: !!o.wholeWordMask };
+  // NSP as asked, else the recipe's default; a resumed run keeps its head, a continued one trains NSP when the model has it.
+  const head = resuming
+    ? (headFromArchitectures((await readConfig(o.out)).architectures) === "masked_lm" ? "masked_lm" : "pretraining")
+    : (o.nsp ?? (o.from ? await hasNspHead(o.from) : pretrainDefaults.nsp))
+      ? "pretraining"
+      : "masked_lm";
+  const maskRate = o.maskRate ?? pretrainDefaults.maskRate;
+  if (!(maskRate > 0 && maskRate < 1)) throw new PretrainError(`the mask rate must be in (0, 1), got ${maskRate}`);
+  const data = { ...pretrainingOptions(o.seq, maskRate), wholeWordMask: !!o.wholeWordMask, nextSentence: head === "pretraining" };
   const k = o.accumulationSteps;
   const dims = { batch: o.batch, seq: o.seq, predictions: o.batch * data.maxPredictionsPerSeq };
   if (o.epochs) {
@@ -142,7 +154,7 @@ async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; st
   let v: ParamStore | undefined;
   if (resuming) {
     try {
-      const c = await loadCheckpoint<TrainerState>(o.out, "pretraining", tok);
+      const c = await loadCheckpoint<TrainerState>(o.out, head, tok);
       ({ cfg, params, m, v, state } = c);
       if (cfg.vocabSize !== tok.vocabSize) throw new CheckpointError(`vocabulary has ${tok.vocabSize} tokens, the checkpoint ${cfg.vocabSize}`);
     } catch (e) {
@@ -150,41 +162,52 @@ async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; st
     }
     say(`resuming at step ${state.step}`);
   } else {
-    const dropout = o.dropout === undefined ? {} : { hiddenDropoutProb: o.dropout, attentionProbsDropoutProb: o.dropout };
-    const base = o.from ? (await openModelFolder(o.from, tok)).cfg : bertConfig({ ...PRESETS[o.preset], vocabSize: tok.vocabSize });
-    cfg = { ...base, ...dropout, architectures: [architectureOf("pretraining")] };
-    params = ParamStore.fromShapes(paramShapes(cfg, "pretraining"));
+    // The recipe's defaults (common/settings.ts) shape a new model; a continued one keeps its own dropout
+    // and initialisation unless told otherwise.
+    const D = pretrainDefaults;
+    const p = o.dropout ?? (o.from ? undefined : D.dropout);
+    const dropout = p === undefined ? {} : { hiddenDropoutProb: p, attentionProbsDropoutProb: p };
+    const base = o.from ? (await openModelFolder(o.from, tok)).cfg : bertConfig({ ...PRESETS[o.preset], ...shape(o), vocabSize: tok.vocabSize, initializerRange: o.initStd ?? D.initStd });
+    cfg = { ...base, ...dropout, architectures: [architectureOf(head)] };
+    params = ParamStore.fromShapes(paramShapes(cfg, head));
     initParams(params, cfg, o.seed);
+    if (!o.from && (o.positionInit ?? D.positionInit) === "sinusoidal") sinusoidalPositions(params, cfg);
     if (o.from) {
       // Continued pretraining: the encoder from the model; heads it lacks (a BertModel's MLM head, a
       // BertForMaskedLM's pooler and NSP head) start from BERT's initialisation and are reported.
       const { report } = await loadWeights(o.from, params, { allowMissing: (name) => !name.startsWith("bert.") || name.startsWith("bert.pooler.") });
+      if (head === "masked_lm" && o.nsp === undefined) say("masked LM only, on contiguous text: the model has no NSP head (--nsp trains a new one)");
       say(`continuing from ${o.from}: ${report.loaded.length} tensors loaded${report.missing.length ? `; new: ${report.missing.join(", ")}` : ""}; its vocabulary (${tok.vocabSize}) and size are kept`);
     }
   }
   if (o.seq > cfg.maxPositionEmbeddings) throw new PretrainError(`--seq ${o.seq} is longer than the model's ${cfg.maxPositionEmbeddings} positions`);
 
   const opt = await Optimizer.create(cfg, params, {
-    task: "pretraining",
+    task: head,
+    adamw: { ...DEFAULT_ADAMW, beta2: o.beta2 ?? pretrainDefaults.beta2 },
     dims,
     device: o.device,
     threads: o.threads,
     dropoutSeed: o.seed + state.step,
     accumulationSteps: k,
-    expose: ["mlm_predictions", "nsp_predictions"],
+    expose: head === "pretraining" ? ["mlm_predictions", "nsp_predictions"] : ["mlm_predictions"],
   });
   if (m && v) {
     opt.m.data.set(m.data);
     opt.v.data.set(v.data);
   }
   opt.t = state.step;
-  const evaluator = await MlmEvaluator.create(cfg, "pretraining", dims, { device: o.device, threads: o.threads });
+  const evalData = pretrainingOptions(o.seq); // the protocol's 15%, whatever the training's mask rate
+  const evaluator = await MlmEvaluator.create(cfg, head, { ...dims, predictions: o.batch * evalData.maxPredictionsPerSeq }, { device: o.device, threads: o.threads });
   // A budget in minutes (a resumed run keeps its own): warmup and decay follow the elapsed time.
   const minutes = resuming ? (state.minutes ?? o.minutes) : o.minutes;
   if (minutes !== undefined && !(minutes > 0)) throw new PretrainError(`--minutes must be a positive number, got ${minutes}`);
-  if (minutes && o.warmupSteps !== undefined) throw new PretrainError("--warmup counts steps; with --minutes the warmup is 6% of the time");
+  if (minutes && o.warmupSteps !== undefined) throw new PretrainError("--warmup counts steps; with --minutes give --warmup-ratio (a share of the time)");
   state.minutes = minutes;
-  const byStep = getScheduler(o.schedule, o.lr, minutes ? { warmupSteps: pretrainDefaults.warmupSteps(SCHEDULE_STEPS), trainingSteps: SCHEDULE_STEPS } : { warmupSteps: o.warmupSteps ?? pretrainDefaults.warmupSteps(o.steps), trainingSteps: o.steps });
+  const warmupRatio = o.warmupRatio ?? pretrainDefaults.warmupFraction;
+  if (!(warmupRatio >= 0 && warmupRatio < 1)) throw new PretrainError(`the warmup ratio must be in [0, 1), got ${warmupRatio}`);
+  if (o.warmupRatio !== undefined && o.warmupSteps !== undefined) throw new PretrainError("give --warmup (steps) or --warmup-ratio, not both");
+  const byStep = getScheduler(o.schedule, o.lr, minutes ? { warmupSteps: Math.round(SCHEDULE_STEPS * warmupRatio), trainingSteps: SCHEDULE_STEPS } : { warmupSteps: o.warmupSteps ?? Math.round(o.steps * warmupRatio), trainingSteps: o.steps });
   const schedule = minutes ? (_step: number, progress: number) => byStep(Math.floor(progress * SCHEDULE_STEPS)) : byStep;
   if (minutes) say(`training for ${minutes} minute(s); evaluations and checkpoints every tenth of that`);
   const rng = new Rng(0);
@@ -195,10 +218,10 @@ async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; st
   // Enough held-out documents for 8 batches (instances hold at most seq tokens each; a few times more is plenty).
   let heldDocs = 1;
   while (heldDocs < held.length && held.tokens(0, heldDocs) < o.batch * 8 * o.seq * 3) heldDocs++;
-  const heldInstances = createInstances(held, data, special, new Rng(o.seed + 1), 0, heldDocs).slice(0, o.batch * 8);
-  // The held-out figures (eval_*) by the protocol of mlm-eval.ts: all-[MASK], fixed pairs and masks.
+  const heldSet = evalSet(held, evalData, special, o.seed + 1, o.batch * 8, 0, heldDocs);
+  // The held-out figures (eval_*) by the protocol of mlm-eval.ts: all-[MASK], fixed segments, pairs and masks.
   const evaluate = async (): Promise<Record<string, number>> => {
-    const r = await evaluator.score(opt.params, heldInstances, data, special, o.seed + 2);
+    const r = await evaluator.score(opt.params, heldSet, evalData, special, o.seed + 2);
     if (!r) return {};
     const { masked_tokens: _m, sequences: _s, ...figures } = r;
     return Object.fromEntries(Object.entries(figures).map(([k, v]) => [`eval_${k}`, v as number]));
@@ -210,17 +233,19 @@ async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; st
     nextMicroBatch: () => batches.next(),
     accumulate: (r, feeds) => {
       window.mlmLoss += r.scalars.mlm_loss;
-      window.nspLoss += r.scalars.nsp_loss;
+      window.nspLoss += r.scalars.nsp_loss ?? 0;
       window.n++;
       addHits(feeds, r.outputs, window);
     },
     takeMetrics: () => {
-      const m = {
+      const m: Record<string, number> = {
         mlm_loss: window.mlmLoss / window.n,
-        nsp_loss: window.nspLoss / window.n,
         mlm_acc: window.mlm_correct / Math.max(1, window.mlm_count),
-        nsp_acc: window.nsp_correct / Math.max(1, window.nsp_count),
       };
+      if (head === "pretraining") {
+        m.nsp_loss = window.nspLoss / window.n;
+        m.nsp_acc = window.nsp_correct / Math.max(1, window.nsp_count);
+      }
       Object.assign(window, { mlmLoss: 0, nspLoss: 0, n: 0, mlm_correct: 0, mlm_count: 0, nsp_correct: 0, nsp_count: 0 });
       return m;
     },
@@ -247,6 +272,47 @@ async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; st
     await opt.release();
     await evaluator.release();
   }
+}
+
+/** The model shape of `o` where it overrides the preset's (BERT's conventions fill in heads of 64 and a 4x feed-forward). */
+function shape(o: PretrainParams): Partial<BertConfig> {
+  const out: Partial<BertConfig> = {};
+  if (o.layers !== undefined) out.numHiddenLayers = o.layers;
+  if (o.hidden !== undefined) {
+    out.hiddenSize = o.hidden;
+    out.numAttentionHeads = Math.max(1, Math.round(o.hidden / 64));
+    out.intermediateSize = 4 * o.hidden;
+  }
+  if (o.heads !== undefined) out.numAttentionHeads = o.heads;
+  if (o.intermediate !== undefined) out.intermediateSize = o.intermediate;
+  return out;
+}
+
+/**
+ * Starts the learned position embeddings from the Transformer's sinusoids (Vaswani et al. 2017, section
+ * 3.5), scaled to the standard deviation of the model's initialisation (initializer_range) so that they weigh in
+ * the embedding sum as much as the word embeddings do. Only the starting point changes: they are trained as usual, and the model
+ * is BERT's (HF loads it as any other). A random start carries no order, which the model must first learn.
+ */
+export function sinusoidalPositions(params: ParamStore, cfg: BertConfig): void {
+  const w = params.view("bert.embeddings.position_embeddings.weight");
+  const H = cfg.hiddenSize;
+  const scale = cfg.initializerRange * Math.SQRT2; // a sinusoid of amplitude a has standard deviation a/√2
+  for (let pos = 0; pos < cfg.maxPositionEmbeddings; pos++) {
+    for (let i = 0; i < H; i += 2) {
+      const angle = pos / 10000 ** (i / H);
+      w[pos * H + i] = scale * Math.sin(angle);
+      if (i + 1 < H) w[pos * H + i + 1] = scale * Math.cos(angle);
+    }
+  }
+}
+
+/**
+ * Whether the model folder `dir` has BERT's next-sentence head (cls.seq_relationship): by its weights, since
+ * Google's checkpoints have it under a config that says BertForMaskedLM (bert-base-uncased).
+ */
+async function hasNspHead(dir: string): Promise<boolean> {
+  return (await readSafetensorsHeader(path.join(dir, "model.safetensors"))).has("cls.seq_relationship.weight");
 }
 
 /** Where a BatchStream is: epoch, shard of the epoch, next instance of the shard. */
@@ -331,6 +397,7 @@ function addHits(
     acc.mlm_count++;
     if (pred[i] === labels[i]) acc.mlm_correct++;
   }
+  if (!out.nsp_predictions) return; // masked LM only
   const nl = feeds.next_sentence_label.data as BigInt64Array;
   const np = out.nsp_predictions.data as BigInt64Array;
   for (let i = 0; i < nl.length; i++) {

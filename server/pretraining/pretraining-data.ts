@@ -30,6 +30,11 @@ export interface PretrainingOptions {
    * always [MASK] (for evaluation: a kept token is a free answer, and inflates accuracy).
    */
   replacement?: "80-10-10" | "all-mask";
+  /**
+   * Next-sentence pairs (default): B is a random span of another document half the time. False: B always
+   * continues A, for MLM-only pretraining (RoBERTa's and Cramming's recipe: NSP off, contiguous text).
+   */
+  nextSentence?: boolean;
 }
 
 export const DEFAULT_PRETRAINING: PretrainingOptions = {
@@ -66,6 +71,7 @@ function truncatePair(a: number[], b: number[], maxTokens: number, rng: Rng): vo
 
 /** The instances of one document (create_instances_from_document). */
 export function instancesFromDocument(docs: TokenCorpus, index: number, opts: PretrainingOptions, special: SpecialIds, rng: Rng): Instance[] {
+  if (opts.nextSentence === false) return segmentsFromDocument(docs, index, opts, special, rng);
   const sentences = docs.sentences(index);
   const maxTokens = opts.maxSeqLength - 3;
   const target = rng.uniform() < opts.shortSeqProb ? randInt(rng, 2, maxTokens) : maxTokens;
@@ -106,6 +112,32 @@ export function instancesFromDocument(docs: TokenCorpus, index: number, opts: Pr
     chunk = [];
     length = 0;
   }
+  return out;
+}
+
+/**
+ * Without NSP: `[CLS] text [SEP]`, one segment of consecutive sentences filling the sequence (RoBERTa's
+ * FULL-SENTENCES within a document), as fill-mask sees text. A sentence longer than the sequence is cut.
+ */
+function segmentsFromDocument(docs: TokenCorpus, index: number, opts: PretrainingOptions, special: SpecialIds, rng: Rng): Instance[] {
+  const maxTokens = opts.maxSeqLength - 2;
+  const out: Instance[] = [];
+  let target = rng.uniform() < opts.shortSeqProb ? randInt(rng, 2, maxTokens) : maxTokens;
+  let a: number[] = [];
+  const flush = () => {
+    if (a.length === 0) return;
+    const ids = Int32Array.from([special.cls, ...a.slice(0, maxTokens), special.sep]);
+    out.push({ ids, bStart: ids.length, isRandomNext: 0 });
+    a = [];
+    target = rng.uniform() < opts.shortSeqProb ? randInt(rng, 2, maxTokens) : maxTokens;
+  };
+  for (let i = 0; i < docs.sentences(index); i++) {
+    const sentence = docs.sentence(index, i);
+    if (a.length > 0 && a.length + sentence.length > target) flush();
+    for (const t of sentence) a.push(t);
+    if (a.length >= target) flush();
+  }
+  flush();
   return out;
 }
 
@@ -212,7 +244,11 @@ export function specialIds(tok: BertTokenizer): SpecialIds {
   return { cls: tok.clsId, sep: tok.sepId, mask: tok.maskId, pad: tok.padId, vocabSize: tok.vocabSize, isContinuation: tok.continuationMask() };
 }
 
-/** BERT's settings for a sequence length: 15% masked, max_predictions_per_seq = 15% of it (20 at 128). */
-export function pretrainingOptions(seq: number): PretrainingOptions {
-  return { ...DEFAULT_PRETRAINING, maxSeqLength: seq, maxPredictionsPerSeq: Math.max(1, Math.round(seq * 0.15)) };
+/**
+ * BERT's settings for a sequence length: 15% masked, max_predictions_per_seq = 15% of it (19 at 128; Google's
+ * scripts use 20). A
+ * higher `maskRate` (MosaicBERT's 30%) predicts that share, with max_predictions_per_seq to match.
+ */
+export function pretrainingOptions(seq: number, maskRate = DEFAULT_PRETRAINING.maskedLmProb): PretrainingOptions {
+  return { ...DEFAULT_PRETRAINING, maxSeqLength: seq, maskedLmProb: maskRate, maxPredictionsPerSeq: Math.max(1, Math.round(seq * maskRate)) };
 }

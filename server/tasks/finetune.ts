@@ -109,6 +109,7 @@ async function train(options: FinetuneOptions): Promise<{ metrics: Metrics[]; st
     const settings: TaskSettings = { max_length: o.maxLength, ...(o.task === "qa" ? { doc_stride: o.docStride ?? defaultDocStride(o.maxLength) } : {}) };
     cfg = {
       ...base,
+      ...fineTuningDropout(base),
       architectures: [architectureOf(spec.head)],
       id2label: labels.length ? Object.fromEntries(labels.map((l, i) => [i, l])) : undefined,
       extra: { ...base.extra, finetuning_task: o.task, bert_studio: settings },
@@ -212,3 +213,17 @@ async function train(options: FinetuneOptions): Promise<{ metrics: Metrics[]; st
     await evalSession?.release();
   }
 }
+
+/**
+ * BERT fine-tunes with dropout 0.1 (section 5 of the paper). A model pretrained without dropout (our
+ * pretraining's default, as Cramming's) says 0 in its config; fine-tuning on a few thousand labelled rows
+ * then overfits, so such a model fine-tunes with 0.1. A model that names a dropout keeps it.
+ */
+function fineTuningDropout(base: BertConfig): Partial<BertConfig> {
+  return {
+    hiddenDropoutProb: base.hiddenDropoutProb === 0 ? BERT_DROPOUT : base.hiddenDropoutProb,
+    attentionProbsDropoutProb: base.attentionProbsDropoutProb === 0 ? BERT_DROPOUT : base.attentionProbsDropoutProb,
+  };
+}
+
+const BERT_DROPOUT = 0.1;

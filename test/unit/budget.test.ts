@@ -22,7 +22,7 @@ test("--minutes: warmup and decay by elapsed time, an evaluation every tenth, th
   assert.equal(state(run).minutes, 0.1);
   assert.ok(loopSeconds > 3 && loopSeconds < 9, `the loop ran ${loopSeconds} s of a 6 s budget`);
   assert.ok((Date.now() - t) / 1000 < 30);
-  assert.ok(r.step > 20 && r.step < 1_000_000, `${r.step} steps`);
+  assert.ok(r.step >= 5 && r.step < 1_000_000, `${r.step} steps`); // the clock ends it, however slow the machine
   const lr = rows(run).map((x) => x.lr);
   const peak = Math.max(...lr);
   assert.ok(lr[0] < peak / 2, "warmup");

@@ -31,7 +31,7 @@ test("--from a run: the same vocabulary and size, training starts from its weigh
   }
 });
 
-test("--from a bare BertModel: the MLM and NSP heads start fresh and are named", async () => {
+test("--from a bare BertModel: the MLM head starts fresh and is named; --nsp adds a fresh NSP head", async () => {
   const dir = workspace("continue-");
   const a = path.join(dir, "run");
   await pretrain(tinyRun(dir, { steps: 3 }));
@@ -44,8 +44,13 @@ test("--from a bare BertModel: the MLM and NSP heads start fresh and are named",
   const r = await pretrain(tinyRun(dir, { out: path.join(dir, "from-bare"), from: bare, vocab: undefined, steps: 3, onMessage: (m) => messages.push(m) }));
   assert.equal(r.step, 3);
   const line = messages.find((m) => m.startsWith("continuing from"))!;
-  assert.match(line, /new: .*bert\.pooler\.dense\.weight.*cls\.seq_relationship\.weight/);
-  assert.doesNotMatch(line, /bert\.encoder/);
+  assert.match(line, /new: .*cls\.predictions\.transform\.dense\.weight/);
+  assert.doesNotMatch(line, /bert\.encoder|seq_relationship/);
+  assert.ok(messages.some((m) => /masked LM only, on contiguous text: the model has no NSP head/.test(m)), messages.join("\n"));
+  assert.deepEqual(JSON.parse(readFileSync(path.join(dir, "from-bare", "config.json"), "utf8")).architectures, ["BertForMaskedLM"]);
+  const withNsp: string[] = [];
+  await pretrain(tinyRun(dir, { out: path.join(dir, "from-bare-nsp"), from: bare, vocab: undefined, steps: 3, nsp: true, onMessage: (m) => withNsp.push(m) }));
+  assert.match(withNsp.find((m) => m.startsWith("continuing from"))!, /new: .*bert\.pooler\.dense\.weight.*cls\.seq_relationship\.weight/);
 });
 
 test("--from: a vocabulary of its own, or a folder without a tokenizer, is one clear error", async () => {

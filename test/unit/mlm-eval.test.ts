@@ -18,7 +18,7 @@ let trained: { dir: string; run: string; text: string } | undefined;
 async function trainedRun(): Promise<{ dir: string; run: string; text: string }> {
   if (trained) return trained;
   const dir = workspace("mlm-eval-");
-  await pretrain(tinyRun(dir));
+  await pretrain(tinyRun(dir, { nsp: true }));
   const text = path.join(dir, "held-out.tokens");
   writeFileSync(text, readFileSync(path.join(DATA, "wikitext-2-slice/wiki.train.tokens"), "utf8").slice(1_000_000, 1_100_000));
   return (trained = { dir, run: path.join(dir, "run"), text });

@@ -11,9 +11,9 @@ import { tinyRun, workspace } from "./pretrain-workspace.js";
 
 const options = tinyRun;
 
-test("pretrain writes an HF run folder with metrics, resumes, and fill-mask reads it", async () => {
+test("pretrain writes an HF run folder with metrics, resumes, and fill-mask reads it (with NSP: a BertForPreTraining)", async () => {
   const dir = workspace();
-  const first = await pretrain(options(dir));
+  const first = await pretrain(options(dir, { nsp: true }));
   assert.equal(first.metrics.length, 2);
   const run = path.join(dir, "run");
   for (const f of ["config.json", "model.safetensors", "vocab.txt", "tokenizer.json", "optimizer.safetensors", "trainer_state.json", "metrics.jsonl"]) {
@@ -24,7 +24,7 @@ test("pretrain writes an HF run folder with metrics, resumes, and fill-mask read
   for (const k of ["loss", "mlm_loss", "nsp_loss", "mlm_acc", "nsp_acc", "lr", "tokens_per_s", "eval_mlm_acc", "eval_nsp_acc", "eval_mlm_perplexity"]) assert.ok(Number.isFinite(rows[1][k]), k);
   assert.deepEqual(JSON.parse(readFileSync(path.join(run, "config.json"), "utf8")).architectures, ["BertForPreTraining"]);
 
-  await assert.rejects(pretrain(options(dir)), /already holds a training run: pass --resume/);
+  await assert.rejects(pretrain(options(dir, { nsp: true })), /already holds a training run: pass --resume/);
   const resumed = await pretrain(options(dir, { resume: true, steps: 9 }));
   assert.deepEqual(resumed.metrics.map((m) => m.step), [9]);
   assert.equal(JSON.parse(readFileSync(path.join(run, "trainer_state.json"), "utf8")).step, 9);
@@ -42,10 +42,10 @@ test("pretrain writes an HF run folder with metrics, resumes, and fill-mask read
 
 test("a run stopped at a checkpoint and resumed continues the same loss curve (dropout on)", async () => {
   const a = workspace();
-  const whole = await pretrain(options(a));
+  const whole = await pretrain(options(a, { dropout: 0.1, nsp: true }));
   const b = workspace();
   const controller = new AbortController();
-  const first = await pretrain(options(b, { signal: controller.signal, onProgress: (p) => p.step === 3 && controller.abort() }));
+  const first = await pretrain(options(b, { dropout: 0.1, nsp: true, signal: controller.signal, onProgress: (p) => p.step === 3 && controller.abort() }));
   assert.ok(first.stopped);
   assert.deepEqual(first.metrics.map((m) => m.step), [3]);
   const rest = await pretrain(options(b, { resume: true }));
@@ -56,18 +56,18 @@ test("a run stopped at a checkpoint and resumed continues the same loss curve (d
   assert.notEqual(whole.metrics[0].loss, whole.metrics[1].loss);
 });
 
-test("--dropout 0 is saved in config.json and takes the randomness out of training steps", async () => {
+test("--dropout 0 (the default) is saved in config.json and takes the randomness out of training steps", async () => {
   // With dropout on, a checkpoint reseeds the dropout masks, so the checkpoint cadence changes the curve;
   // with dropout off the curve is the same whatever the cadence.
   const dir = workspace();
-  const a = await pretrain(options(dir, { dropout: 0, out: path.join(dir, "a") }));
+  const a = await pretrain(options(dir, { out: path.join(dir, "a") }));
   const b = await pretrain(options(dir, { dropout: 0, out: path.join(dir, "b"), checkpointEvery: 2 }));
   assert.deepEqual(a.metrics.map((m) => m.loss), b.metrics.map((m) => m.loss));
   const cfg = JSON.parse(readFileSync(path.join(dir, "a", "config.json"), "utf8"));
   assert.equal(cfg.hidden_dropout_prob, 0);
   assert.equal(cfg.attention_probs_dropout_prob, 0);
-  const c = await pretrain(options(dir, { out: path.join(dir, "c") }));
-  const d = await pretrain(options(dir, { out: path.join(dir, "d"), checkpointEvery: 2 }));
+  const c = await pretrain(options(dir, { dropout: 0.1, out: path.join(dir, "c") }));
+  const d = await pretrain(options(dir, { dropout: 0.1, out: path.join(dir, "d"), checkpointEvery: 2 }));
   assert.notDeepEqual(c.metrics.map((m) => m.loss), d.metrics.map((m) => m.loss));
 });
 

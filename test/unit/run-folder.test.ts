@@ -76,14 +76,14 @@ test("a checkpoint killed before its commit leaves the previous one; after it, t
   assert.match(undone.join("\n"), /removed a half-written checkpoint .* the checkpoint before it is intact/);
   assert.match(undone.join("\n"), /removed .*model\.safetensors\.tmp-12345/);
   assert.deepEqual(readFileSync(path.join(run, "model.safetensors")), step2);
-  assert.equal((await loadCheckpoint<{ step: number }>(run, "pretraining", await BertTokenizer.fromDir(run))).state.step, 2);
+  assert.equal((await loadCheckpoint<{ step: number }>(run, "masked_lm", await BertTokenizer.fromDir(run))).state.step, 2);
   assert.deepEqual(readdirSync(run).filter((f) => f.startsWith(".checkpoint") || f.includes(".tmp-")), []);
 
   staged(true); // killed after the commit, two files already renamed
   for (const f of ["config.json", "optimizer.safetensors"]) renameSync(path.join(run, ".checkpoint-staging", f), path.join(run, f));
-  await assert.rejects(loadCheckpoint(run, "pretraining", await BertTokenizer.fromDir(run)), /optimizer\.safetensors is from step 4 but trainer_state\.json from step 2 \(files of two checkpoints\)/);
+  await assert.rejects(loadCheckpoint(run, "masked_lm", await BertTokenizer.fromDir(run)), /optimizer\.safetensors is from step 4 but trainer_state\.json from step 2 \(files of two checkpoints\)/);
   assert.match((await recoverRunFolder(run)).join("\n"), /completed the checkpoint of step 4/);
-  assert.equal((await loadCheckpoint<{ step: number }>(run, "pretraining", await BertTokenizer.fromDir(run))).state.step, 4);
+  assert.equal((await loadCheckpoint<{ step: number }>(run, "masked_lm", await BertTokenizer.fromDir(run))).state.step, 4);
   assert.deepEqual(readFileSync(path.join(run, "model.safetensors")), readFileSync(path.join(other, "run/model.safetensors")));
 
   // The trainer recovers by itself when it takes the lock.
@@ -211,6 +211,6 @@ test("the CLI: a second Ctrl-C exits without leaving half a checkpoint", async (
   assert.ok(code === 130 || code === 0, `exit ${code}: ${stderr}`);
   assert.match(stderr, /stopping after this step/);
   assert.deepEqual(readdirSync(run).filter((f) => f.startsWith(".checkpoint") || f.includes(".tmp-") || f === LOCK_FILE), [], "no staged files, temporary files or lock left");
-  const { state } = await loadCheckpoint<{ step: number }>(run, "pretraining", await BertTokenizer.fromDir(run));
+  const { state } = await loadCheckpoint<{ step: number }>(run, "masked_lm", await BertTokenizer.fromDir(run));
   assert.ok(state.step >= 1);
 });
