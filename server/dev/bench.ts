@@ -6,6 +6,7 @@ import type { Device } from "../../common/settings.js";
 import { Optimizer } from "../training/optimizer.js";
 import { Rng } from "../util/rng.js";
 import { inputFeeds } from "../model/heads.js";
+import { pretrainingOptions } from "../pretraining/pretraining-data.js";
 
 export interface BenchTrainOptions {
   preset: string;
@@ -38,9 +39,9 @@ export interface BenchTrainResult {
   provider: string;
 }
 
-/** Masked positions per sequence, as Google's max_predictions_per_seq for this length (and pretrainingOptions). */
+/** Masked positions per sequence: max_predictions_per_seq for this length, as pretraining sets it. */
 export function predictionsPerSeq(seq: number, maskRate = 0.15): number {
-  return Math.max(1, Math.round(maskRate * seq));
+  return pretrainingOptions(seq, maskRate).maxPredictionsPerSeq;
 }
 
 /** Useful FLOPs of one training step: 3x the forward matmul FLOPs, the MLM head at `predictions` rows per sequence. */

@@ -35,7 +35,7 @@ test("a budget run stopped and resumed spends only the rest of its budget", asyn
   const dir = workspace("budget-");
   const run = path.join(dir, "run");
   const controller = new AbortController();
-  const first = await pretrain(tinyRun(dir, { minutes: 0.1, steps: 1_000_000, logEvery: 1, warmupSteps: undefined, signal: controller.signal, onProgress: (p) => p.step >= 10 && controller.abort() }));
+  const first = await pretrain(tinyRun(dir, { minutes: 0.1, steps: 1_000_000, logEvery: 1, warmupSteps: undefined, signal: controller.signal, onProgress: (p) => p.step >= 3 && controller.abort() }));
   assert.ok(first.stopped);
   const spent = state(run).seconds!;
   assert.ok(spent > 0 && spent < 6);
