@@ -35,7 +35,7 @@ async function main() {
   const evalDocs = (await tokenizeCorpus(evalCorpus, tok)).docs;
   const k = Number(values["eval-batches"] ?? 20);
   const protocol = { ...pretrainingOptions(seq), replacement: "all-mask" as const };
-  const { segments } = evalSet(evalDocs, protocol, special, 123, k * batch);
+  const { segments } = evalSet(evalDocs, protocol, special, 123, k * batch, { pairs: false });
   const rng = new Rng(124);
   const evalBatches = Array.from({ length: Math.floor(segments.length / batch) }, (_, i) => collate(segments.slice(i * batch, (i + 1) * batch), protocol, special, rng));
   const tensors: [string, { dtype: "I64"; shape: number[]; data: Uint8Array }][] = [];

@@ -230,7 +230,8 @@ export const pretrainDefaults = {
   continueLr: 1e-4,
   logEvery: LOG_EVERY,
   warmupFraction: PRETRAIN_WARMUP,
-  warmupSteps: (steps: number): number => Math.round(steps * PRETRAIN_WARMUP),
+  /** Warmup steps of a run of `steps`: `ratio` of them (--warmup-ratio), 6% by default. */
+  warmupSteps: (steps: number, ratio = PRETRAIN_WARMUP): number => Math.round(steps * ratio),
   evalEvery: pretrainCadence,
   checkpointEvery: pretrainCadence,
 };

@@ -129,12 +129,14 @@ export interface EvalSet {
 }
 
 /**
- * The evaluation set of documents [from, to) of `docs`: at most `max` segments and `max` pairs, drawn by
- * `seed` (the sequence length and mask share are `data`'s, 15% for the protocol).
+ * The evaluation set of documents [from, to) of `docs` (default all): at most `max` segments and, when
+ * `pairs` (a model with the NSP head), `max` pairs, drawn by `seed` (the sequence length and mask share are
+ * `data`'s, 15% for the protocol).
  */
-export function evalSet(docs: TokenCorpus, data: PretrainingOptions, special: SpecialIds, seed: number, max: number, from = 0, to = docs.length): EvalSet {
+export function evalSet(docs: TokenCorpus, data: PretrainingOptions, special: SpecialIds, seed: number, max: number, o: { pairs: boolean; from?: number; to?: number }): EvalSet {
+  const [from, to] = [o.from ?? 0, o.to ?? docs.length];
   const segments = createInstances(docs, { ...data, nextSentence: false, shortSeqProb: 0 }, special, new Rng(seed), from, to).slice(0, max);
-  const pairs = createInstances(docs, { ...data, nextSentence: true }, special, new Rng(seed + 1), from, to).slice(0, max);
+  const pairs = o.pairs ? createInstances(docs, { ...data, nextSentence: true }, special, new Rng(seed + 1), from, to).slice(0, max) : [];
   return { segments, pairs };
 }
 
@@ -179,7 +181,7 @@ export async function evaluateOnText(dir: string, text: string, o: TextEvalOptio
   if (docs.tokens() === 0) throw new CorpusError(`${text}: no text found to evaluate on`);
   const data = pretrainingOptions(seq);
   const special = specialIds(tokenizer);
-  const set = evalSet(docs, data, special, seed + 1, o.maxSequences ?? 2048);
+  const set = evalSet(docs, data, special, seed + 1, o.maxSequences ?? 2048, { pairs: head === "pretraining" });
   if (set.segments.length === 0) throw new CorpusError(`${text}: the text makes no segments to score (too short)`);
   const batch = Math.min(o.batch ?? 32, set.segments.length);
   const evaluator = await MlmEvaluator.create(cfg, head as "pretraining" | "masked_lm", { batch, seq, predictions: batch * data.maxPredictionsPerSeq }, { device: o.device, threads: o.threads });

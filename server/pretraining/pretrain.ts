@@ -207,7 +207,7 @@ async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; st
   const warmupRatio = o.warmupRatio ?? pretrainDefaults.warmupFraction;
   if (!(warmupRatio >= 0 && warmupRatio < 1)) throw new PretrainError(`the warmup ratio must be in [0, 1), got ${warmupRatio}`);
   if (o.warmupRatio !== undefined && o.warmupSteps !== undefined) throw new PretrainError("give --warmup (steps) or --warmup-ratio, not both");
-  const byStep = getScheduler(o.schedule, o.lr, minutes ? { warmupSteps: Math.round(SCHEDULE_STEPS * warmupRatio), trainingSteps: SCHEDULE_STEPS } : { warmupSteps: o.warmupSteps ?? Math.round(o.steps * warmupRatio), trainingSteps: o.steps });
+  const byStep = getScheduler(o.schedule, o.lr, minutes ? { warmupSteps: pretrainDefaults.warmupSteps(SCHEDULE_STEPS, warmupRatio), trainingSteps: SCHEDULE_STEPS } : { warmupSteps: o.warmupSteps ?? pretrainDefaults.warmupSteps(o.steps, warmupRatio), trainingSteps: o.steps });
   const schedule = minutes ? (_step: number, progress: number) => byStep(Math.floor(progress * SCHEDULE_STEPS)) : byStep;
   if (minutes) say(`training for ${minutes} minute(s); evaluations and checkpoints every tenth of that`);
   const rng = new Rng(0);
@@ -218,7 +218,7 @@ async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; st
   // Enough held-out documents for 8 batches (instances hold at most seq tokens each; a few times more is plenty).
   let heldDocs = 1;
   while (heldDocs < held.length && held.tokens(0, heldDocs) < o.batch * 8 * o.seq * 3) heldDocs++;
-  const heldSet = evalSet(held, evalData, special, o.seed + 1, o.batch * 8, 0, heldDocs);
+  const heldSet = evalSet(held, evalData, special, o.seed + 1, o.batch * 8, { pairs: head === "pretraining", from: 0, to: heldDocs });
   // The held-out figures (eval_*) by the protocol of mlm-eval.ts: all-[MASK], fixed segments, pairs and masks.
   const evaluate = async (): Promise<Record<string, number>> => {
     const r = await evaluator.score(opt.params, heldSet, evalData, special, o.seed + 2);
