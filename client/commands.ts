@@ -6,9 +6,10 @@ import * as path from "node:path";
 import * as vscode from "vscode";
 import { State } from "vscode-languageclient/node";
 import * as P from "../common/protocol.js";
-import { PRESET_NAMES } from "../common/settings.js";
+import { finetuneDefaults, PRESET_NAMES } from "../common/settings.js";
 import { config } from "./config.js";
 import type { Extension } from "./context.js";
+import { withJobProgress } from "./job-progress.js";
 
 const RUNS = path.join(".bert-studio", "runs");
 
@@ -66,19 +67,29 @@ async function confirmReplace(d: P.RunExists): Promise<boolean> {
 }
 
 /**
- * Sends a job and waits for it, and redraws the status bar when it ends. When its folder holds a run, the
- * server refuses (RUN_EXISTS) and the user is asked; `replace` answers for scripts and tests (true: replace,
- * false: keep the run and fail). Undefined when the user keeps the run.
+ * Sends a job under its progress notification (Cancel stops it after a step) and waits for it, and redraws
+ * the status bar when it ends. The curves open beside the editor once the job logs its first row (a job
+ * that fails at once opens nothing). When its folder holds a run, the server refuses (RUN_EXISTS) and the
+ * user is asked; `replace` answers for scripts and tests (true: replace, false: keep the run and fail).
+ * Undefined when the user keeps the run.
  */
 async function startJob<T extends P.RunParams>(ext: Extension, type: typeof P.Pretrain | typeof P.Finetune, params: T, replace: boolean | undefined): Promise<P.JobResult | undefined> {
+  const title = type === P.Pretrain ? "BERT: pretraining" : "BERT: fine-tuning";
+  const firstRow = ext.onMetrics((e) => {
+    if (path.resolve(e.out) !== path.resolve(params.out)) return;
+    firstRow.dispose();
+    ext.progress.show(path.basename(params.out));
+  });
+  const send = (p: T) => withJobProgress(ext, title, params.out, () => sendJob(ext, type, p));
   try {
-    return await sendJob(ext, type, { ...params, replace: replace === true });
+    return await send({ ...params, replace: replace === true });
   } catch (e) {
     const held = runExists(e);
     if (!held || replace !== undefined) throw e;
     if (!(await confirmReplace(held))) return undefined;
-    return await sendJob(ext, type, { ...params, replace: true });
+    return await send({ ...params, replace: true });
   } finally {
+    firstRow.dispose();
     await ext.refreshStatus();
   }
 }
@@ -113,7 +124,8 @@ async function continuableModel(ext: Extension): Promise<string | undefined> {
   return info && !info.task && CONTINUABLE.includes(info.architecture) ? model : undefined;
 }
 
-type PretrainOpts = { preset?: string; from?: string; resume?: boolean; replace?: boolean };
+/** `run`: resume that pretraining run folder (the Runs view's Resume). */
+type PretrainOpts = { preset?: string; from?: string; resume?: boolean; replace?: boolean; run?: string };
 type PretrainPick = vscode.QuickPickItem & { preset: string; from?: string; resume: boolean };
 
 /** "< 1 min", "40 min", "3.5 h", "40 h". */
@@ -190,18 +202,19 @@ function pickPretrain(ext: Extension, items: PretrainPick[]): Promise<PretrainPi
 }
 
 /**
- * With `opts.preset` or `opts.from` (continue pretraining that model), no picker is shown (for keybindings,
- * scripts and tests); `opts.replace` answers the question asked when the run folder holds a run (see
+ * With `opts.preset`, `opts.from` (continue pretraining that model) or `opts.run` (resume that run), no
+ * picker is shown (for the Runs view, keybindings, scripts and tests); `opts.replace` answers the question asked when the run folder holds a run (see
  * startJob).
  */
 async function pretrainOnWorkspace(ext: Extension, opts: PretrainOpts = {}): Promise<P.JobResult | undefined> {
-  const folder = await pickFolder();
+  const folder = opts.run ? vscode.workspace.getWorkspaceFolder(vscode.Uri.file(opts.run)) : await pickFolder();
   if (!folder) return undefined;
   const budget = config.minutes > 0 ? `${config.minutes} min (bertStudio.minutes)` : `${config.steps} steps`;
   // A continued run is named after its model; its preset is unused (the engine keeps the model's size).
   const outOf = (t: { preset: string; from?: string }) => path.join(runsFolder(folder), t.from ? `continue-${path.basename(t.from)}` : `pretrain-${t.preset}`);
   const targets: (vscode.QuickPickItem & { preset: string; from?: string })[] = PRESET_NAMES.map((p) => ({ label: p, description: [p === config.preset ? "(setting)" : "", budget].filter(Boolean).join(", "), preset: p }));
-  const from = opts.preset || opts.from ? undefined : await continuableModel(ext);
+  const scripted = opts.preset || opts.from || opts.run ? { preset: opts.preset ?? config.preset, from: opts.from, resume: !!opts.resume || !!opts.run } : undefined;
+  const from = scripted ? undefined : await continuableModel(ext);
   if (from) targets.push({ label: "$(arrow-right) Continue from the selected model", description: `${path.basename(from)}: keeps its vocabulary and size, ${budget}`, preset: config.preset, from });
   const items: PretrainPick[] = [];
   for (const t of targets) {
@@ -209,10 +222,9 @@ async function pretrainOnWorkspace(ext: Extension, opts: PretrainOpts = {}): Pro
     if (hasRun) items.push({ ...t, label: `$(debug-continue) Resume ${t.from ? path.basename(outOf(t)) : t.preset}`, description: outOf(t), resume: true });
     items.push({ ...t, description: hasRun ? "start again (asks first; the old run is kept, renamed)" : t.description, resume: false });
   }
-  const scripted = opts.preset || opts.from ? { preset: opts.preset ?? config.preset, from: opts.from, resume: !!opts.resume } : undefined;
   const pick = scripted ?? (await pickPretrain(ext, items));
   if (!pick) return undefined;
-  const out = outOf(pick);
+  const out = opts.run ?? outOf(pick);
   const params: P.PretrainParams = {
     corpus: folder.uri.fsPath,
     out,
@@ -231,16 +243,42 @@ async function pretrainOnWorkspace(ext: Extension, opts: PretrainOpts = {}): Pro
     maxFileMb: config.maxFileMb,
     resume: pick.resume,
   };
-  ext.progress.show();
   try {
     const r = await startJob(ext, P.Pretrain, params, scripted ? opts.replace : undefined);
-    if (!r) return undefined;
-    void vscode.window.showInformationMessage(`BERT: pretraining ${r.stopped ? "stopped (checkpoint kept)" : "done"} at step ${r.steps}; the model is selected for [MASK] completions.`);
+    if (r) void pretrainDone(ext, r);
     return r;
   } catch (e) {
     showError(e);
     return undefined;
   }
+}
+
+/** The held-out masked-token accuracy of a pretraining run's last evaluation row, if it has one. */
+function heldOutAccuracy(r: P.JobResult): number | undefined {
+  const a = r.metrics?.eval_mlm_accuracy ?? r.metrics?.mlm_accuracy;
+  return typeof a === "number" ? a : undefined;
+}
+
+async function pretrainDone(ext: Extension, r: P.JobResult): Promise<void> {
+  const name = path.basename(r.out);
+  if (r.stopped) {
+    void vscode.window.showInformationMessage(`BERT: ${name} stopped at step ${r.steps}; its checkpoint is kept (Resume it from the Runs view). The selected model is unchanged.`);
+    return;
+  }
+  const acc = heldOutAccuracy(r);
+  const score = acc === undefined ? "" : `: ${(acc * 100).toFixed(1)}% of held-out masked tokens right`;
+  const pick = await vscode.window.showInformationMessage(`BERT: pretraining ${name} done at step ${r.steps}${score}. It is selected for [MASK] completions.`, "Try [MASK]", "Open Curves");
+  if (pick === "Open Curves") ext.progress.show(name);
+  if (pick === "Try [MASK]") await tryMask();
+}
+
+/** An untitled document (never read back into a corpus) with a [MASK] and the cursor after it: ghost text shows. */
+async function tryMask(): Promise<void> {
+  const doc = await vscode.workspace.openTextDocument({ content: "The [MASK] of the city is very old.\n", language: "plaintext" });
+  const editor = await vscode.window.showTextDocument(doc);
+  const at = doc.lineAt(0).text.indexOf("[MASK]") + "[MASK]".length;
+  editor.selection = new vscode.Selection(0, at, 0, at);
+  await vscode.commands.executeCommand("editor.action.inlineSuggest.trigger");
 }
 
 const TASKS: { task: P.FinetuneParams["task"]; label: string }[] = [
@@ -262,25 +300,59 @@ function finetuneOut(folder: vscode.WorkspaceFolder, task: string, file: string)
   return path.join(runsFolder(folder), [task, ...dirs, path.basename(file).replace(/\.[^.]*$/, "")].join("-"));
 }
 
+type FinetuneOpts = { replace?: boolean; eval?: string };
+
+/** The evaluation examples: a file the user picks, or (the default) a seeded 10% of the training file. Undefined: cancelled. */
+async function pickEvaluation(file: string): Promise<{ eval?: string } | undefined> {
+  const split = Math.round(finetuneDefaults.evalSplit * 100);
+  const items = [
+    { label: `Hold out ${split}% of ${path.basename(file)} for evaluation`, description: "seeded: the same examples on every run", file: undefined as string | undefined },
+    { label: "$(file) Choose an evaluation file…", description: "a labelled file in the same format" },
+  ];
+  const pick = await vscode.window.showQuickPick(items, { placeHolder: "Evaluation: how the fine-tuned model is scored" });
+  if (!pick) return undefined;
+  if (pick === items[0]) return {};
+  const chosen = (await vscode.window.showOpenDialog({ canSelectMany: false, openLabel: "Evaluate on this file" }))?.[0]?.fsPath;
+  return chosen ? { eval: chosen } : undefined;
+}
+
+/** "accuracy 81.2% on 16 held-out examples (majority class 56.3%)". */
+export function describeScore(s: P.FinetuneScore): string {
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  return `${s.metric.replace(/_/g, " ")} ${pct(s.value)} on ${s.examples} ${s.on === "held-out" ? "held-out" : "evaluation"} example${s.examples === 1 ? "" : "s"}${s.majority === undefined ? "" : ` (majority class ${pct(s.majority)})`}`;
+}
+
+async function finetuneDone(ext: Extension, r: P.JobResult): Promise<void> {
+  const name = path.basename(r.out);
+  if (r.stopped) {
+    void vscode.window.showInformationMessage(`BERT: fine-tuning ${name} stopped at step ${r.steps}; its checkpoint is kept.`);
+    return;
+  }
+  const s = r.score;
+  const weak = s?.majority !== undefined && s.value <= s.majority;
+  const text = s
+    ? `BERT: ${name}: ${describeScore(s)}.${weak ? " It did not beat always answering the most frequent label: more labelled rows, more epochs (bertStudio.finetune.epochs) or a better pretrained model would help." : " It is selected for BERT: Predict."}`
+    : `BERT: fine-tuning ${name} done at step ${r.steps} (no evaluation examples, so no score).`;
+  const pick = await (weak ? vscode.window.showWarningMessage : vscode.window.showInformationMessage)(text, "Try It", "Open Curves");
+  if (pick === "Open Curves") ext.progress.show(name);
+  if (pick === "Try It") await vscode.commands.executeCommand("bertStudio.predict");
+}
+
 /**
- * `task` skips the picker ("auto": the detected one); the explorer's context menu passes the selected files
- * there instead, which are ignored. `opts.replace` answers the question asked when the run folder holds a
+ * `task` skips the pickers ("auto": the detected one; evaluation on a held-out share, or `opts.eval`); the
+ * explorer's context menu passes the selected files there instead, which are ignored. The file's format is
+ * checked before anything is asked. `opts.replace` answers the question asked when the run folder holds a
  * run (see startJob).
  */
-async function finetuneOnLabeledFile(ext: Extension, uri?: vscode.Uri, taskArg?: P.FinetuneParams["task"] | vscode.Uri[], opts: { replace?: boolean } = {}): Promise<P.JobResult | undefined> {
+async function finetuneOnLabeledFile(ext: Extension, uri?: vscode.Uri, taskArg?: P.FinetuneParams["task"] | vscode.Uri[], opts: FinetuneOpts = {}): Promise<P.JobResult | undefined> {
   const task = typeof taskArg === "string" ? taskArg : undefined;
   let file = uri?.fsPath ?? vscode.window.activeTextEditor?.document.uri.fsPath;
-  if (!file || vscode.window.activeTextEditor?.document.isUntitled) {
+  if (!file || (!uri && vscode.window.activeTextEditor?.document.isUntitled)) {
     const picked = await vscode.window.showOpenDialog({ canSelectMany: false, openLabel: "Fine-tune on this file" });
     file = picked?.[0]?.fsPath;
   }
   if (!file) return undefined;
   await ext.ready();
-  const status = await ext.client.sendRequest(P.Status);
-  if (!status.model) {
-    void vscode.window.showErrorMessage("BERT: select or pretrain a model first (BERT: Select Model, BERT: Pretrain on Workspace).");
-    return undefined;
-  }
   let detected: { task: string; why: string };
   try {
     detected = await ext.client.sendRequest(P.DetectTask, { file });
@@ -288,9 +360,16 @@ async function finetuneOnLabeledFile(ext: Extension, uri?: vscode.Uri, taskArg?:
     showError(e);
     return undefined;
   }
+  const status = await ext.client.sendRequest(P.Status);
+  if (!status.model) {
+    void vscode.window.showErrorMessage("BERT: select or pretrain a language model first (the Runs view, or BERT: Pretrain on Workspace): fine-tuning starts from it.");
+    return undefined;
+  }
   const items = TASKS.map((t) => ({ ...t, description: t.task === detected.task ? `detected: ${detected.why}` : "" })).sort((a, b) => (a.task === detected.task ? -1 : b.task === detected.task ? 1 : 0));
   const pick = task ? { task: task === "auto" ? (detected.task as P.FinetuneParams["task"]) : task } : await vscode.window.showQuickPick(items, { placeHolder: `Task for ${path.basename(file)} (detected: ${detected.task})` });
   if (!pick) return undefined;
+  const evaluation = task ? { eval: opts.eval } : await pickEvaluation(file);
+  if (!evaluation) return undefined;
   const folder = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(file)) ?? vscode.workspace.workspaceFolders?.[0];
   if (!folder) {
     void vscode.window.showErrorMessage("BERT: open a folder first: fine-tuned models go to its .bert-studio/runs.");
@@ -300,6 +379,7 @@ async function finetuneOnLabeledFile(ext: Extension, uri?: vscode.Uri, taskArg?:
   const params: P.FinetuneParams = {
     task: pick.task,
     train: file,
+    eval: evaluation.eval,
     model: status.model,
     out,
     epochs: config.finetuneEpochs,
@@ -310,10 +390,9 @@ async function finetuneOnLabeledFile(ext: Extension, uri?: vscode.Uri, taskArg?:
     device: config.device,
     resume: false,
   };
-  ext.progress.show();
   try {
     const r = await startJob(ext, P.Finetune, params, opts.replace);
-    if (r) void vscode.window.showInformationMessage(`BERT: fine-tuning ${r.stopped ? "stopped (checkpoint kept)" : "done"}: ${r.out}`);
+    if (r) void finetuneDone(ext, r);
     return r;
   } catch (e) {
     showError(e);
@@ -357,24 +436,33 @@ async function fillMaskInEditor(ext: Extension): Promise<boolean> {
   return editor.edit((e) => e.replace(range, filled));
 }
 
-async function selectModel(ext: Extension): Promise<P.ModelInfo | undefined> {
+/** Selects `dir` (a language model for [MASK], or a fine-tuned one for Predict: the server says which) and says so. */
+export async function selectModelDir(ext: Extension, dir: string, quiet = false): Promise<P.SelectResult | undefined> {
   await ext.ready();
-  const folders = (vscode.workspace.workspaceFolders ?? []).map(runsFolder);
-  const models = await ext.client.sendRequest(P.ListModels, { folders });
-  const items: (vscode.QuickPickItem & { dir?: string })[] = models.map((m) => ({ label: path.relative(path.dirname(path.dirname(m.dir)), m.dir), description: m.task ?? m.architecture, dir: m.dir }));
-  items.push({ label: "$(folder-opened) Choose a model folder…" });
-  const pick = await vscode.window.showQuickPick(items, { placeHolder: "Model for [MASK] completions and fine-tuning" });
-  if (!pick) return undefined;
-  const dir = pick.dir ?? (await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: "Select model" }))?.[0]?.fsPath;
-  if (!dir) return undefined;
   try {
     const info = await ext.client.sendRequest(P.SelectModel, { dir });
     await ext.refreshStatus();
+    if (!quiet) {
+      const use = info.slot === "model" ? "[MASK] completions, Fill Mask, surprising tokens and as the base for fine-tuning" : `BERT: Predict (${info.task ?? info.architecture})`;
+      void vscode.window.showInformationMessage(`BERT: ${path.basename(dir)} is selected for ${use}.`);
+    }
     return info;
   } catch (e) {
     showError(e);
     return undefined;
   }
+}
+
+async function selectModel(ext: Extension): Promise<P.SelectResult | undefined> {
+  await ext.ready();
+  const folders = (vscode.workspace.workspaceFolders ?? []).map(runsFolder);
+  const models = await ext.client.sendRequest(P.ListModels, { folders });
+  const items: (vscode.QuickPickItem & { dir?: string })[] = models.map((m) => ({ label: path.relative(path.dirname(path.dirname(m.dir)), m.dir), description: m.task ? `fine-tuned (${m.task}): for Predict` : `${m.architecture}: for [MASK]`, dir: m.dir }));
+  items.push({ label: "$(folder-opened) Choose a model folder…" });
+  const pick = await vscode.window.showQuickPick(items, { placeHolder: "A language model for [MASK] completions, or a fine-tuned model for Predict" });
+  if (!pick) return undefined;
+  const dir = pick.dir ?? (await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: "Select model" }))?.[0]?.fsPath;
+  return dir ? selectModelDir(ext, dir) : undefined;
 }
 
 /**
@@ -427,19 +515,33 @@ async function importHuggingFaceModel(ext: Extension, dir?: string): Promise<P.M
   }
 }
 
-async function exportModel(ext: Extension, format?: "onnx" | "hf", dest?: string): Promise<string[] | undefined> {
+/** Exports `model` (default: the selected language model); `format` and `dest` skip the questions (scripts, tests). */
+async function exportModel(ext: Extension, format?: "onnx" | "hf", dest?: string, model?: string): Promise<string[] | undefined> {
   await ext.ready();
-  const status = await ext.client.sendRequest(P.Status);
-  if (!status.model) {
-    void vscode.window.showErrorMessage("BERT: no model selected to export.");
+  model ??= (await ext.client.sendRequest(P.Status)).model;
+  if (!model) {
+    void vscode.window.showErrorMessage("BERT: no model to export: select one in the Runs view (or BERT: Select Model).");
     return undefined;
   }
-  format ??= (await vscode.window.showQuickPick([{ label: "onnx", description: "ONNX inference graph with the weights, plus tokenizer" }, { label: "hf", description: "Hugging Face folder (config.json, model.safetensors, vocab)" }], { placeHolder: "Export format" }))?.label as "onnx" | "hf" | undefined;
-  dest ??= (await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: "Export here" }))?.[0]?.fsPath;
-  if (!format || !dest) return undefined;
+  const name = path.basename(model);
+  format ??= (
+    await vscode.window.showQuickPick(
+      [
+        { label: "hf", description: "Hugging Face folder (config.json, model.safetensors, vocab): from_pretrained loads it" },
+        { label: "onnx", description: "ONNX inference graph with the weights, plus the tokenizer" },
+      ],
+      { placeHolder: `Export ${name} as` },
+    )
+  )?.label as "onnx" | "hf" | undefined;
+  if (!format) return undefined;
+  // Next to the workspace, not in it: an export is for use elsewhere, and the workspace is pretrained on.
+  const ws = vscode.workspace.workspaceFolders?.[0]?.uri;
+  dest ??= (await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, title: `Export ${name} (${format === "hf" ? "Hugging Face folder" : "ONNX"}) into an empty folder`, openLabel: `Export ${name} here`, defaultUri: ws ? vscode.Uri.joinPath(ws, "..") : undefined }))?.[0]?.fsPath;
+  if (!dest) return undefined;
   try {
-    const { files } = await ext.client.sendRequest(P.ExportModel, { model: status.model, format, dest });
-    void vscode.window.showInformationMessage(`BERT: exported ${files.length} files to ${dest}.`);
+    const { files } = await ext.client.sendRequest(P.ExportModel, { model, format, dest });
+    const pick = await vscode.window.showInformationMessage(`BERT: exported ${name} (${format}, ${files.length} files) to ${dest}.`, "Reveal");
+    if (pick === "Reveal") await vscode.commands.executeCommand("revealFileInOS", vscode.Uri.file(dest));
     return files;
   } catch (e) {
     showError(e);
@@ -472,24 +574,20 @@ async function stopTraining(ext: Extension, which?: unknown): Promise<number> {
 export function registerCommands(ext: Extension): void {
   const reg = (id: string, fn: (...args: never[]) => unknown) => ext.context.subscriptions.push(vscode.commands.registerCommand(id, fn));
   reg("bertStudio.pretrain", (opts?: PretrainOpts) => pretrainOnWorkspace(ext, opts));
-  reg("bertStudio.finetune", (uri?: vscode.Uri, task?: P.FinetuneParams["task"] | vscode.Uri[], opts?: { replace?: boolean }) => finetuneOnLabeledFile(ext, uri, task, opts));
+  reg("bertStudio.finetune", (uri?: vscode.Uri, task?: P.FinetuneParams["task"] | vscode.Uri[], opts?: FinetuneOpts) => finetuneOnLabeledFile(ext, uri, task, opts));
   reg("bertStudio.fillMask", () => fillMaskInEditor(ext));
+  reg("bertStudio.tryMask", () => tryMask());
   reg("bertStudio.showProgress", () => ext.progress.show());
   reg("bertStudio.stop", (which?: unknown) => stopTraining(ext, which));
   reg("bertStudio.selectModel", () => selectModel(ext));
   reg("bertStudio.importModel", (dir?: string) => importHuggingFaceModel(ext, dir));
-  reg("bertStudio.exportModel", (format?: "onnx" | "hf", dest?: string) => exportModel(ext, format, dest));
+  reg("bertStudio.exportModel", (format?: "onnx" | "hf", dest?: string, model?: string) => exportModel(ext, format, dest, model));
   // For tests and scripts: the server's status, and model selection without a picker.
   reg("bertStudio.status", async () => {
     await ext.ready();
     return ext.client.sendRequest(P.Status);
   });
-  reg("bertStudio.selectModelFolder", async (dir: string) => {
-    await ext.ready();
-    const info = await ext.client.sendRequest(P.SelectModel, { dir });
-    await ext.refreshStatus();
-    return info;
-  });
+  reg("bertStudio.selectModelFolder", (dir: string, quiet = true) => selectModelDir(ext, dir, quiet));
   // For tests: one raw request to the server (its answer, or its error), to check what the server itself allows.
   reg("bertStudio.request", async (method: string, params: unknown) => {
     await ext.ready();

@@ -1,6 +1,8 @@
 // The extension's state, owned in one place: the language client and its start, the output channel, the
-// status bar (drawn only by status-bar.ts, from the server's state and its metrics notifications) and the
-// progress webview. Commands and inline completions receive it; they do not import each other.
+// status bar (drawn only by status-bar.ts, from the server's state and its metrics notifications), the
+// progress webview and the selected models, which are kept in the workspace state so that a window reload
+// (or a restarted server) selects them again. Commands, views and inline completions receive it; they do
+// not import each other.
 import * as path from "node:path";
 import * as vscode from "vscode";
 import { LanguageClient, State, TransportKind, type LanguageClientOptions, type ServerOptions } from "vscode-languageclient/node";
@@ -19,7 +21,15 @@ export interface Extension {
   progress: ProgressView;
   /** Resolves once the server answers requests. */
   ready(): Promise<void>;
+  /** Every metrics notification (a job's row). */
+  onMetrics: vscode.Event<P.MetricsEvent>;
+  /** After the server's state was read again (a job ended, a model was selected, the server restarted). */
+  onStatus: vscode.Event<P.StatusResult>;
 }
+
+/** The workspace-state key of the selected models. */
+const SELECTION = "bertStudio.selection";
+type Selection = Pick<P.StatusResult, "model" | "taskModel">;
 
 /** Creates the client (not started), the status bar and the progress view, wired to the server's notifications. */
 export function createExtension(context: vscode.ExtensionContext): Extension {
@@ -42,19 +52,47 @@ export function createExtension(context: vscode.ExtensionContext): Extension {
     return started;
   };
   const progress = new ProgressView(context);
+  const metrics = new vscode.EventEmitter<P.MetricsEvent>();
+  const statusRead = new vscode.EventEmitter<P.StatusResult>();
+  // Until a started server was given the kept selection, its empty one must not overwrite it.
+  let restored: Promise<void> | undefined;
   const refreshStatus = async () => {
     if (client.state !== State.Running) return;
+    await restored;
     const s = await client.sendRequest(P.Status).catch(() => undefined);
-    if (s) status.sync(s);
+    if (!s) return;
+    status.sync(s);
+    // For the menus' and the palette's `when` clauses.
+    void vscode.commands.executeCommand("setContext", "bertStudio.hasModel", !!s.model);
+    void vscode.commands.executeCommand("setContext", "bertStudio.hasTaskModel", !!s.taskModel);
+    void vscode.commands.executeCommand("setContext", "bertStudio.training", s.jobs.length > 0);
+    await context.workspaceState.update(SELECTION, { model: s.model, taskModel: s.taskModel } satisfies Selection);
+    statusRead.fire(s);
   };
-  const ext: Extension = { client, output, status, refreshStatus, context, progress, ready };
+  /** Selects the kept models in a server that has just started; one that is gone is dropped with a line in the log. */
+  const restoreSelection = async () => {
+    const kept = context.workspaceState.get<Selection>(SELECTION);
+    for (const dir of [kept?.model, kept?.taskModel]) {
+      if (!dir) continue;
+      await client.sendRequest(P.SelectModel, { dir }).catch((e: Error) => output.appendLine(`the model selected before (${dir}) cannot be selected again: ${e.message}`));
+    }
+  };
+  const ext: Extension = { client, output, status, refreshStatus, context, progress, ready, onMetrics: metrics.event, onStatus: statusRead.event };
   client.onNotification(P.Message, ({ text }) => output.appendLine(text));
   client.onNotification(P.Metrics, (e) => {
     progress.add(e);
     status.metrics(e);
+    void vscode.commands.executeCommand("setContext", "bertStudio.training", true);
+    metrics.fire(e);
   });
-  context.subscriptions.push(output, status, client, progress.register());
-  // A (re)started server has no jobs: the item shows its model.
-  context.subscriptions.push(client.onDidChangeState((e) => void (e.newState === State.Running && refreshStatus())));
+  context.subscriptions.push(output, status, client, progress.register(), metrics, statusRead);
+  // A (re)started server has no jobs and no selection: it gets the kept one, then the item shows it.
+  context.subscriptions.push(
+    client.onDidChangeState((e) => {
+      if (e.newState !== State.Running) return;
+      restored = restoreSelection();
+      void restored.then(refreshStatus);
+    }),
+  );
   return ext;
 }

@@ -1,6 +1,7 @@
-// The status bar item, drawn in one place from one state: the selected model (as the server reports it) and
-// the latest metrics row of each running job. A job's entry goes when the server no longer lists it, so
-// after a job ends (done, stopped, failed or diverged) the item shows the model again.
+// The one status bar item, drawn in one place from one state: the selected models (as the server reports
+// them) and the latest metrics row of each running job. While a job trains it shows that job's progress;
+// when no job runs (done, stopped, failed or diverged: the server no longer lists it) it shows the selected
+// models again. A click opens the Runs view.
 import * as path from "node:path";
 import * as vscode from "vscode";
 import type { MetricsEvent, StatusResult } from "../common/protocol.js";
@@ -10,14 +11,34 @@ export function formatLoss(loss: unknown): string {
   return typeof loss === "number" && Number.isFinite(loss) ? loss.toFixed(3) : "n/a";
 }
 
+/** "40 s", "3 min", "1.5 h": a time left, for progress lines. */
+export function formatEta(seconds: number | undefined): string {
+  if (seconds === undefined || !Number.isFinite(seconds) || seconds < 0) return "";
+  if (seconds < 90) return `${Math.max(1, Math.round(seconds))} s`;
+  const min = seconds / 60;
+  return min < 90 ? `${Math.round(min)} min` : `${(min / 60).toFixed(1)} h`;
+}
+
+/** A job's progress on one line: "step 120/1,000 (12%) · loss 3.214 · 2 min left"; "starting" before its first row. */
+export function describeProgress(e: Pick<MetricsEvent, "row" | "steps" | "eta_s"> | undefined): string {
+  const step = e?.row?.step;
+  if (step === undefined) return "starting";
+  const n = (x: number) => x.toLocaleString("en-US");
+  const total = e?.steps && e.steps >= step ? `/${n(e.steps)} (${Math.floor((100 * step) / e.steps)}%)` : "";
+  const eta = formatEta(e?.eta_s);
+  return [`step ${n(step)}${total}`, `loss ${formatLoss(e?.row.loss)}`, eta ? `${eta} left` : ""].filter(Boolean).join(" · ");
+}
+
 export class StatusBar implements vscode.Disposable {
-  private readonly item = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 10);
+  private readonly item = vscode.window.createStatusBarItem("bertStudio.status", vscode.StatusBarAlignment.Left, 10);
   private model: string | undefined;
+  private taskModel: string | undefined;
   /** The latest event of each running job, the most recently updated last. */
   private readonly jobs = new Map<string, MetricsEvent>();
 
   constructor() {
-    this.item.command = "bertStudio.showProgress";
+    this.item.name = "BERT Studio";
+    this.item.command = "bertStudio.runs.focus";
     this.render();
     this.item.show();
   }
@@ -28,9 +49,10 @@ export class StatusBar implements vscode.Disposable {
     this.render();
   }
 
-  /** Takes the server's state: the selected model, and which jobs still run. */
-  sync(s: Pick<StatusResult, "model" | "jobs">): void {
+  /** Takes the server's state: the selected models, and which jobs still run. */
+  sync(s: Pick<StatusResult, "model" | "jobs"> & Partial<Pick<StatusResult, "taskModel">>): void {
     this.model = s.model;
+    this.taskModel = s.taskModel;
     for (const id of [...this.jobs.keys()]) if (!s.jobs.some((j) => j.id === id)) this.jobs.delete(id);
     this.render();
   }
@@ -38,11 +60,15 @@ export class StatusBar implements vscode.Disposable {
   private render(): void {
     const running = [...this.jobs.values()];
     const latest = running[running.length - 1];
-    const model = this.model ? `BERT: ${path.basename(this.model)}` : "BERT";
-    this.item.text = latest
-      ? `$(sync~spin) BERT ${latest.kind} step ${latest.row?.step ?? "?"} loss ${formatLoss(latest.row?.loss)}${running.length > 1 ? ` (+${running.length - 1} more)` : ""}`
-      : `$(symbol-misc) ${model}`;
-    this.item.tooltip = this.model ? `BERT Studio model: ${this.model}` : "BERT Studio: no model selected";
+    const names = [this.model, this.taskModel].filter((m): m is string => !!m).map((m) => path.basename(m));
+    if (latest) {
+      this.item.text = `$(sync~spin) BERT ${latest.kind} ${path.basename(latest.out)}: ${describeProgress(latest)}${running.length > 1 ? ` (+${running.length - 1} more)` : ""}`;
+      this.item.tooltip = `Training ${latest.out}. Click for the Runs view (Stop is there and in the notification).`;
+      return;
+    }
+    this.item.text = names.length ? `$(symbol-misc) BERT: ${names.join(" · ")}` : "$(symbol-misc) BERT";
+    const lines = [this.model ? `Language model ([MASK], surprise): ${this.model}` : "No language model selected", this.taskModel ? `Fine-tuned model (Predict): ${this.taskModel}` : ""];
+    this.item.tooltip = `${lines.filter(Boolean).join("\n")}\nClick for the Runs view.`;
   }
 
   /** What the item shows now (for tests). */

@@ -1,12 +1,14 @@
 // The custom requests and notifications between the extension (client/) and the BERT server (server/main.ts):
-// one typed definition that both sides import. Long jobs report LSP work-done progress and honour
-// $/cancelRequest; their metrics stream as `bert/metrics` notifications.
+// one typed definition that both sides import. Long jobs honour $/cancelRequest and bert/stopJob; their
+// metrics (with the steps planned and the time left) stream as `bert/metrics` notifications, from which the
+// extension draws its progress notification, status item and curves.
 //
 // Paths come from the client, so the server checks every path it writes: runs (pretrain, finetune, import)
 // only inside `<workspace folder>/.bert-studio/runs` of the folders it was given at initialize (and told of
 // by workspace/didChangeWorkspaceFolders); an export only where the user chose in a dialog, never into a
 // model. The server alone decides about a run folder: a run already there is resumed, kept as `NAME-<n>`
-// (a rename) on request, or left alone with a RUN_EXISTS error; nothing is ever deleted.
+// (a rename) on request, or left alone with a RUN_EXISTS error; a run is removed only by bert/deleteRun,
+// which moves it to the user's trash (after the extension asked), never deletes it.
 import { NotificationType, RequestType, RequestType0 } from "vscode-languageserver-protocol";
 import type { Device, Preset } from "./settings.js";
 
@@ -134,6 +136,11 @@ export interface FinetuneParams extends RunParams {
   seed?: number;
   device: Device;
   columns?: TableColumns;
+  /**
+   * Without `eval`: the share of the labelled examples held out for evaluation (a seeded split, said in the
+   * log), default finetuneDefaults.evalSplit (0.1); 0 trains on every example and reports no score.
+   */
+  evalSplit?: number;
 }
 
 /** Error code of a Pretrain/Finetune refused because `out` holds a run and neither resume nor replace was set. */
@@ -157,6 +164,21 @@ export interface JobResult {
   steps: number;
   /** Final metrics row. */
   metrics?: Record<string, number>;
+  /** Fine-tuning: the score of the best checkpoint on the evaluation examples, when there were any. */
+  score?: FinetuneScore;
+}
+
+/** How good a fine-tuned model is, for the done message and the Runs view. */
+export interface FinetuneScore {
+  /** The task's main metric ("accuracy", "f1", "exact_match", "entity f1"…) and its value in [0, 1]. */
+  metric: string;
+  value: number;
+  step: number;
+  /** The evaluation examples: "eval" (the --eval file) or "held-out" (a seeded share of the training file). */
+  on: "eval" | "held-out";
+  examples: number;
+  /** The same metric of always answering the most frequent training label (classify, pair, choice). */
+  majority?: number;
 }
 
 export interface MetricsEvent {
@@ -164,6 +186,9 @@ export interface MetricsEvent {
   kind: "pretrain" | "finetune";
   out: string;
   row: Record<string, number>;
+  /** The run's total steps as known now (a time budget's is an estimate), and the seconds left. */
+  steps?: number;
+  eta_s?: number;
 }
 
 export interface FillMaskParams {
@@ -179,7 +204,10 @@ export interface FillMaskResult {
 }
 
 export interface StatusResult {
+  /** The selected language model (BertForPreTraining, BertForMaskedLM, BertModel): fill-mask, surprise, fine-tuning's base. */
   model: string | undefined;
+  /** The selected fine-tuned model (a task head): BERT: Predict. */
+  taskModel: string | undefined;
   /** The server's process id. */
   pid: number;
   /** Running jobs; each trains in a process of its own (`pid`, once it has started). */
@@ -190,6 +218,97 @@ export interface ModelInfo {
   dir: string;
   architecture: string;
   task?: string;
+}
+
+/** What SelectModel did: a language model takes the `model` slot, a fine-tuned one the `taskModel` slot. */
+export interface SelectResult extends ModelInfo {
+  slot: "model" | "taskModel";
+}
+
+/** How a run ended (or that it trains): read from its folder (outcome.json, trainer_state.json) and the jobs. */
+export type RunState = "training" | "stopped" | "done" | "failed" | "diverged" | "model";
+
+/** A run (or model folder) of a workspace's .bert-studio/runs, for the Runs view. */
+export interface RunInfo {
+  dir: string;
+  name: string;
+  kind: "pretrain" | "finetune" | "model";
+  architecture: string;
+  task?: FinetuneTask;
+  state: RunState;
+  /** Why it failed or diverged (the trainer's message). */
+  message?: string;
+  step?: number;
+  /** Planned steps, when known. */
+  steps?: number;
+  /** Fine-tuning: the best checkpoint's score; pretraining: the latest held-out masked-token accuracy. */
+  best?: { metric: string; value: number };
+  /** Last change to the run (ms since the epoch). */
+  modified: number;
+  /** The job of this server training there. */
+  job?: string;
+}
+
+/**
+ * The `outcome.json` a trainer writes into its run folder when it ends (CLI or editor): what the Runs view
+ * shows for a run that no job trains.
+ */
+export interface RunOutcome {
+  state: "stopped" | "done" | "failed" | "diverged";
+  step: number;
+  steps?: number;
+  message?: string;
+  score?: FinetuneScore;
+  /** ISO time. */
+  ended: string;
+}
+
+/** BERT: Predict on a text with the selected (or given) fine-tuned model. Offsets are UTF-16 (the editor's), into `text`. */
+export interface PredictParams {
+  text: string;
+  /** Sentence-pair models: the second text. */
+  pair?: string;
+  /** Question answering: the question (`text` is the context). */
+  question?: string;
+  /** Default: the selected task model. */
+  model?: string;
+}
+
+export interface PredictResult {
+  model: string;
+  task: FinetuneTask;
+  /** classify, pair: the label and every label's probability, most likely first. */
+  label?: string;
+  probabilities?: { label: string; score: number }[];
+  /** ner: the entities found, with UTF-16 offsets into `text`. */
+  entities?: { type: string; text: string; start: number; end: number }[];
+  /** qa: the answer span in `text`; `score` is its start + end logits (HF run_qa's ranking), not a probability. */
+  answer?: { text: string; start: number; end: number; score: number };
+}
+
+/**
+ * Surprising tokens: each word of `text` scored by the selected language model with that word masked (its
+ * word pieces each masked in turn, their log-probabilities summed: the pseudo-log-likelihood), each in a
+ * 128-token window around it (the length our pretraining trains at). Offsets are UTF-16 into `text`.
+ */
+export interface SurpriseParams {
+  text: string;
+  /** Alternatives kept per word. */
+  topK?: number;
+}
+
+export interface WordSurprise {
+  start: number;
+  end: number;
+  /** −log2 of the word's probability under the model (bits); higher is more surprising. */
+  bits: number;
+  /** The model's top predictions for the word's first piece, when masked. */
+  top: { token: string; score: number }[];
+}
+
+export interface SurpriseResult {
+  model: string;
+  words: WordSurprise[];
 }
 
 /**
@@ -268,8 +387,19 @@ export const StopJob = new RequestType<{ job: string }, boolean, void>("bert/sto
 export const Status = new RequestType0<StatusResult, void>("bert/status");
 /** Reads only. */
 export const ListModels = new RequestType<{ folders: string[] }, ModelInfo[], void>("bert/listModels");
-/** Reads only. */
-export const SelectModel = new RequestType<{ dir: string }, ModelInfo, void>("bert/selectModel");
+/** Reads only. Selects a language model for fill-mask or a fine-tuned model for Predict (see SelectResult). */
+export const SelectModel = new RequestType<{ dir: string }, SelectResult, void>("bert/selectModel");
+/** Reads only: the runs and models of these runs folders, newest first. */
+export const ListRuns = new RequestType<{ folders: string[] }, RunInfo[], void>("bert/listRuns");
+/**
+ * Moves a run folder (inside a workspace's .bert-studio/runs) to the user's trash; refused while a job trains
+ * there. Answers where it went. A selected model inside it is deselected.
+ */
+export const DeleteRun = new RequestType<{ dir: string }, { trashedTo: string }, void>("bert/deleteRun");
+/** Reads only (see PredictParams). */
+export const Predict = new RequestType<PredictParams, PredictResult, void>("bert/predict");
+/** Reads only (see SurpriseParams); honours $/cancelRequest between windows. */
+export const Surprise = new RequestType<SurpriseParams, SurpriseResult, void>("bert/surprise");
 /** Reads only: the BERT models of the Hugging Face cache ($HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub). */
 export const ListCachedModels = new RequestType0<CachedModel[], void>("bert/listCachedModels");
 /** Reads only (see EstimatePretrainParams). */

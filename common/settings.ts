@@ -254,6 +254,11 @@ export const finetuneDefaults = {
   schedule: settingDefault("schedule"),
   device: settingDefault("device"),
   seed: SEED,
+  /**
+   * Without an eval file: the share of the labelled examples held out (a seeded split) to evaluate on, so
+   * that every run has a score; HF's `train_test_split(test_size=0.1)` habit. 0 trains on every example.
+   */
+  evalSplit: 0.1,
   accumulationSteps: 1,
   logEvery: LOG_EVERY,
   warmupFraction: FINETUNE_WARMUP,

@@ -31,6 +31,8 @@ writeFileSync(
     "!dist/job.js",
     "!dist/cli.js",
     "!dist/media/**",
+    "!media/bert.svg",
+    "!media/walkthrough/**",
     "!syntaxes/**",
     "!node_modules/onnxruntime-common/package.json",
     "!node_modules/onnxruntime-common/dist/cjs/**",

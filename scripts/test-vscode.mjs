@@ -7,7 +7,7 @@
 //   node scripts/test-vscode.mjs --vsix FILE    the same tests against the packaged extension, installed
 //                                               with `code-server --install-extension FILE`
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import * as os from "node:os";
@@ -28,8 +28,9 @@ for (const [what, file] of [["code-server", codeServer], ["Node 24", path.join(n
 }
 const { chromium: playwright } = createRequire(import.meta.url)(path.join(tools, "node_modules/playwright-core"));
 
-// The suite runs in the extension host: bundle it (vscode stays external).
-await build({ entryPoints: { index: "test/vscode/suite.ts" }, outdir: path.join(root, "out/test"), bundle: true, platform: "node", target: "node20", format: "cjs", external: ["vscode"], logLevel: "warning" });
+// The suites run in the extension host: bundle them (vscode stays external). `reload` runs after the main
+// suite in the same browser and workspace, as a window reload would: what the extension kept must be back.
+await build({ entryPoints: { index: "test/vscode/suite.ts", reload: "test/vscode/after-reload.ts" }, outdir: path.join(root, "out/test"), bundle: true, platform: "node", target: "node20", format: "cjs", external: ["vscode"], logLevel: "warning" });
 
 // A fixture workspace (out/test-workspace, also what the "Extension Tests" launch configuration opens):
 // some prose to pretrain on, a labelled file, small settings.
@@ -53,7 +54,8 @@ writeFileSync(
 // tests is then an empty extension.
 const { values: args } = parseArgs({ options: { vsix: { type: "string" } } });
 // The server's token cache goes to the test's own folder, not the user's ~/.cache/bert-studio.
-const codeEnv = { ...process.env, PATH: `${node24}:${process.env.PATH}`, BERT_STUDIO_CACHE: path.join(work, "cache") };
+// Runs moved to the trash go to the test's own trash (the freedesktop.org trash under XDG_DATA_HOME).
+const codeEnv = { ...process.env, PATH: `${node24}:${process.env.PATH}`, BERT_STUDIO_CACHE: path.join(work, "cache"), XDG_DATA_HOME: path.join(work, "xdg-data"), BERT_STUDIO_TEST_SHOTS: path.join(root, "out/test/shots") };
 let extensionPath = root;
 if (args.vsix) {
   execFileSync(codeServer, ["--extensions-dir", path.join(work, "extensions"), "--user-data-dir", path.join(work, "data"), "--install-extension", path.resolve(args.vsix)], { env: codeEnv, stdio: "inherit" });
@@ -94,20 +96,39 @@ const browser = await playwright.launch({
 });
 const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
 const remote = (p) => `vscode-remote://127.0.0.1:${port}${p}`;
-const payload = [["extensionDevelopmentPath", remote(extensionPath)], ["extensionTestsPath", remote(path.join(root, "out/test/index.js"))]];
 let finish;
-const exited = new Promise((r) => (finish = r));
 await page.exposeFunction("codeAutomationLog", (...args) => console.log(...args.map((a) => (typeof a === "string" ? a : JSON.stringify(a)))));
 await page.exposeFunction("codeAutomationExit", (code) => finish(code));
-const timeout = setTimeout(() => finish(124), Number(process.env.BERT_STUDIO_TEST_TIMEOUT ?? 20 * 60) * 1000);
-await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(ws)}&payload=${encodeURIComponent(JSON.stringify(payload))}`);
-// Keyboard focus in the page (headless Chromium gives none until something is clicked).
-const focusTimer = setTimeout(() => void page.bringToFront().then(() => page.mouse.click(520, 420)).catch(() => undefined), 4000);
-const code = await exited;
-clearTimeout(timeout);
-clearTimeout(focusTimer);
+/** Opens the workbench on the fixture workspace with the tests of `suite` (a bundle in out/test) and waits for their exit status. */
+async function runSuite(suite, minutes) {
+  const payload = [["extensionDevelopmentPath", remote(extensionPath)], ["extensionTestsPath", remote(path.join(root, "out/test", suite))]];
+  const exited = new Promise((r) => (finish = r));
+  const timeout = setTimeout(() => finish(124), minutes * 60 * 1000);
+  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(ws)}&payload=${encodeURIComponent(JSON.stringify(payload))}`);
+  // Keyboard focus in the page (headless Chromium gives none until something is clicked).
+  const focusTimer = setTimeout(() => void page.bringToFront().then(() => page.mouse.click(520, 420)).catch(() => undefined), 4000);
+  const code = await exited;
+  clearTimeout(timeout);
+  clearTimeout(focusTimer);
+  return code;
+}
+// Screenshots the suite asks for (it cannot reach the page): it writes shots/NAME.request and waits for NAME.png.
+const shots = codeEnv.BERT_STUDIO_TEST_SHOTS;
+rmSync(shots, { recursive: true, force: true });
+mkdirSync(shots, { recursive: true });
+const shooter = setInterval(() => {
+  for (const f of readdirSync(shots).filter((f) => f.endsWith(".request"))) {
+    rmSync(path.join(shots, f));
+    void page.screenshot({ path: path.join(shots, f.replace(/\.request$/, ".png")) }).catch((e) => console.error(`screenshot ${f}: ${e.message}`));
+  }
+}, 200);
+let code = await runSuite("index.js", Number(process.env.BERT_STUDIO_TEST_TIMEOUT ?? 20 * 60) / 60);
 mkdirSync(path.join(root, "out/test"), { recursive: true });
 await page.screenshot({ path: path.join(root, "out/test/workbench.png") }).catch(() => undefined);
+// The window again, as after a reload (the same browser storage and workspace).
+if (code === 0) code = await runSuite("reload.js", 3);
+await page.screenshot({ path: path.join(root, "out/test/workbench-reloaded.png") }).catch(() => undefined);
+clearInterval(shooter);
 await browser.close();
 server.kill();
 if (code !== 0) console.error(`extension tests failed (exit ${code}); code-server log:\n${serverLog.slice(-4000)}`);

@@ -19,6 +19,8 @@ export interface JobDone {
   step: number;
   /** The last metrics row. */
   metrics?: Record<string, number>;
+  /** Fine-tuning: the best checkpoint's score on the evaluation examples, when there were any. */
+  score?: P.FinetuneScore;
 }
 
 /** Job → server. */
@@ -26,7 +28,8 @@ export type FromJob =
   | { type: "message"; text: string }
   /** A metrics row as it is written to metrics.jsonl. */
   | { type: "row"; row: Record<string, number> }
-  | { type: "progress"; step: number; steps: number }
+  /** After each metrics row: the run's total steps as known now (a time budget's is an estimate) and the seconds left. */
+  | { type: "progress"; step: number; steps: number; eta_s: number }
   | ({ type: "done" } & JobDone)
   /** The trainer's error, whose message the editor shows as it is (e.g. "training diverged at step N: ..."). */
   | { type: "failed"; message: string };

@@ -57,7 +57,7 @@ function send(m: FromJob): void {
 async function train(spec: JobSpec, threads: number, signal: AbortSignal): Promise<JobDone> {
   const onMessage = (text: string) => send({ type: "message", text });
   const onRow = (row: Record<string, number>) => send({ type: "row", row });
-  const onProgress = ({ step, steps }: { step: number; steps: number }) => send({ type: "progress", step, steps });
+  const onProgress = ({ step, steps, eta_s }: { step: number; steps: number; eta_s: number }) => send({ type: "progress", step, steps, eta_s });
   const common = { device: spec.params.device as Device, threads, resume: spec.params.resume, signal, onMessage, onRow, onProgress };
   if (spec.kind === "pretrain") {
     const { pretrain } = await import("./pretraining/pretrain.js");
@@ -74,8 +74,8 @@ async function train(spec: JobSpec, threads: number, signal: AbortSignal): Promi
     return { stopped, step, metrics: metrics[metrics.length - 1] };
   }
   const { finetune } = await import("./tasks/finetune.js");
-  const { metrics, stopped, step } = await finetune({ ...spec.params, ...common, task: spec.task }); // unset fields default in the engine
-  return { stopped, step, metrics: metrics[metrics.length - 1] };
+  const { metrics, stopped, step, score } = await finetune({ ...spec.params, ...common, task: spec.task }); // unset fields default in the engine
+  return { stopped, step, metrics: metrics[metrics.length - 1], score };
 }
 
 /** Reports the outcome, then exits once the message is out (or at once when nobody listens any more). */

@@ -10,15 +10,16 @@
 // 2,800 tokens/s against 4,100 in the server on two.
 //
 // The job's process gets one core less than the machine has and a lower priority (job-process.ts), and the
-// CLI's "batch" malloc profile. Its progress, metrics rows and messages are forwarded to the client as
-// before; a stop (Stop Training, $/cancelRequest, the progress's Cancel) is sent to it and it stops after
-// its step with a checkpoint. A process that dies (crash, kill -9, out of memory) fails its request with a
-// message naming the run and its last checkpoint; its run lock is stale then and a resume takes it over.
+// CLI's "batch" malloc profile. Its metrics rows (with its total steps and seconds left) and messages are
+// forwarded to the client, which draws its progress from them; a stop (Stop Training, the notification's
+// Cancel, $/cancelRequest) is sent to it and it stops after its step with a checkpoint. A process that dies
+// (crash, kill -9, out of memory) fails its request with a message naming the run and its last
+// checkpoint; its run lock is stale then and a resume takes it over.
 import { fork } from "node:child_process";
 import { promises as fs, readFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ResponseError, type CancellationToken, type Connection, type WorkDoneProgressServerReporter } from "vscode-languageserver/node";
+import { ResponseError, type CancellationToken, type Connection } from "vscode-languageserver/node";
 import { switchMallocEnv } from "../common/malloc.js";
 import * as P from "../common/protocol.js";
 import { JOB_PARENT_ENV, type FromJob, type JobDone, type JobSpec, type ToJob } from "./job-ipc.js";
@@ -41,7 +42,8 @@ const ORPHAN_WAIT_MS = 5 * 60_000;
 export interface JobEvents {
   onMessage(text: string): void;
   onRow(row: Record<string, number>): void;
-  onProgress(p: { step: number; steps: number }): void;
+  /** After each row: the total steps as known now (a time budget's is an estimate) and the seconds left. */
+  onProgress(p: { step: number; steps: number; eta_s?: number }): void;
 }
 
 export interface JobProcess {
@@ -81,8 +83,8 @@ export function forkJob(spec: JobSpec, events: JobEvents, opts: ForkOptions = {}
   child.on("message", (m: FromJob) => {
     if (m.type === "message") events.onMessage(m.text);
     else if (m.type === "row") events.onRow(m.row);
-    else if (m.type === "progress") events.onProgress({ step: m.step, steps: m.steps });
-    else if (m.type === "done") outcome = { done: { stopped: m.stopped, step: m.step, metrics: m.metrics } };
+    else if (m.type === "progress") events.onProgress({ step: m.step, steps: m.steps, eta_s: m.eta_s });
+    else if (m.type === "done") outcome = { done: { stopped: m.stopped, step: m.step, metrics: m.metrics, ...(m.score ? { score: m.score } : {}) } };
     else if (m.type === "failed") outcome = { failed: m.message };
   });
   send({ type: "start", spec, threads });
@@ -134,6 +136,8 @@ export interface Job {
   step: number;
   steps: number;
   loss?: number;
+  /** Seconds left, as the job's process last estimated them. */
+  eta_s?: number;
   /** The job's process, once forked. */
   pid?: number;
   controller: AbortController;
@@ -240,42 +244,59 @@ async function prepareRun(host: JobHost, out: string, resume: boolean, replace: 
   host.log(`the previous run in ${out} is kept as ${keptAs}`);
 }
 
-function onRow(host: JobHost, job: Job, progress: WorkDoneProgressServerReporter, row: Record<string, number>): void {
-  job.step = row.step;
-  job.loss = row.loss;
-  const pct = job.steps ? Math.round((100 * row.step) / job.steps) : 0;
-  // A diverged step's loss is NaN (null once sent as JSON): shown as it is, never thrown on.
-  progress.report(pct, `step ${row.step}/${job.steps}, loss ${typeof row.loss === "number" ? row.loss.toFixed(3) : "n/a"}`);
-  void host.connection.sendNotification(P.Metrics, { job: job.id, kind: job.kind, out: job.out, row });
+/**
+ * The job's rows as bert/metrics notifications, from which the extension draws its progress (with Cancel).
+ * The job process sends each row's progress message (total steps as known now, seconds left) right after
+ * the row, so a row waits for it and its notification carries both; a row whose progress message does not
+ * come goes out with what is known at the next row or when the job ends (`flush`).
+ */
+function metricsRelay(host: JobHost, job: Job): Pick<JobEvents, "onRow" | "onProgress"> & { flush(): void } {
+  let pending: Record<string, number> | undefined;
+  const flush = () => {
+    if (!pending) return;
+    const row = pending;
+    pending = undefined;
+    // A diverged step's loss is NaN (null once sent as JSON): sent as it is, never thrown on.
+    void host.connection.sendNotification(P.Metrics, { job: job.id, kind: job.kind, out: job.out, row, steps: job.steps || undefined, eta_s: job.eta_s });
+  };
+  return {
+    onRow(row) {
+      flush();
+      job.step = row.step;
+      job.loss = row.loss;
+      pending = row;
+    },
+    onProgress({ steps, eta_s }) {
+      job.steps = steps;
+      job.eta_s = eta_s;
+      flush();
+    },
+    flush,
+  };
 }
 
 /**
- * Runs a job in its own process with a work-done progress (cancellable) and the request's own
- * cancellation. The job is listed from the start, so a second request for the same folder is refused
- * while `prepare` (the caller's checks) and prepareRun decide about it.
+ * Runs a job in its own process, stopped by the request's own cancellation (and by stopJob/stopAll). The
+ * job is listed from the start, so a second request for the same folder is refused while `prepare` (the
+ * caller's checks) and prepareRun decide about it.
  */
-export async function runJob(host: JobHost, spec: JobSpec, title: string, token: CancellationToken, prepare: () => void = () => undefined): Promise<P.JobResult> {
+export async function runJob(host: JobHost, spec: JobSpec, token: CancellationToken, prepare: () => void = () => undefined): Promise<P.JobResult> {
   const p: P.RunParams = spec.params;
   const busy = jobAt(p.out);
   if (busy) throw busyError(busy);
   const job: Job = { id: `${spec.kind}-${++jobCounter}`, kind: spec.kind, out: p.out, step: 0, steps: spec.kind === "pretrain" ? spec.params.steps : 0, controller: new AbortController() };
   jobs.set(job.id, job);
-  let progress: WorkDoneProgressServerReporter | undefined;
+  const relay = metricsRelay(host, job);
   try {
     prepare();
     await prepareRun(host, p.out, p.resume, p.replace === true, job);
-    progress = await host.connection.window.createWorkDoneProgress();
-    progress.begin(title, 0, "starting", true);
-    const stop = () => job.controller.abort();
-    token.onCancellationRequested(stop);
-    progress.token.onCancellationRequested(stop);
-    const reporter = progress;
-    const child = forkJob(spec, { onMessage: host.log, onRow: (row) => onRow(host, job, reporter, row), onProgress: ({ steps }) => (job.steps = steps) }, { signal: job.controller.signal });
+    token.onCancellationRequested(() => job.controller.abort());
+    const child = forkJob(spec, { onMessage: host.log, onRow: relay.onRow, onProgress: relay.onProgress }, { signal: job.controller.signal });
     job.pid = child.pid;
-    const { stopped, step, metrics } = await child.result;
-    return { out: p.out, stopped, steps: step, metrics };
+    const { stopped, step, metrics, score } = await child.result;
+    return { out: p.out, stopped, steps: step, metrics, score };
   } finally {
-    progress?.done();
+    relay.flush();
     jobs.delete(job.id);
   }
 }

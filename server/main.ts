@@ -1,20 +1,25 @@
 // The BERT server: a language-server-style process the extension starts over IPC. It hosts the engine
 // (pretraining, fine-tuning, fill-mask, import/export) so that model work never runs in the extension
 // host. Each job trains in a process of its own (server/jobs.ts), so fill-mask (ghost text, hover), whose
-// sessions live here, is answered at once while it trains. Jobs report work-done
-// progress, stop on $/cancelRequest, bert/stopJob or bert/cancel (keeping a checkpoint), and stream their
-// metrics.
+// sessions live here, is answered at once while it trains. Jobs stream their metrics (the extension draws
+// its progress from them) and stop on $/cancelRequest, bert/stopJob or bert/cancel (keeping a checkpoint).
 // Paths come from the client: the server writes runs only inside the workspace folders' .bert-studio/runs,
-// and it alone decides about a run folder (resume it, keep it as NAME-n, or refuse); it never deletes one.
+// and it alone decides about a run folder (resume it, keep it as NAME-n, or refuse); it never deletes one
+// (bert/deleteRun moves it to the user's trash).
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import { createConnection, ProposedFeatures, ResponseError, type CancellationToken } from "vscode-languageserver/node";
+import { createConnection, LSPErrorCodes, ProposedFeatures, ResponseError, type CancellationToken } from "vscode-languageserver/node";
 import { FillMaskPipeline } from "./inference/fill-mask.js";
+import { loadTaskModel, predictText } from "./inference/predict.js";
+import { surprise, SurpriseCancelled } from "./inference/surprise.js";
+import { resolveModelDir } from "./inference/task-model.js";
 import { checkModel, exportModel, heldBy, huggingFaceCacheModels, importModel, listModels } from "./inference/models.js";
 import * as P from "../common/protocol.js";
 import { detectTask } from "./tasks/tasks.js";
-import { freeName, jobAt, jobList, jobs, jobThreads, runJob, stopAll, stopJob, type JobHost } from "./jobs.js";
+import { freeName, jobAt, jobList, jobs, jobThreads, requireIdle, runJob, stopAll, stopJob, type JobHost } from "./jobs.js";
+import { listRuns, modelSlot } from "./inference/runs.js";
+import { moveToTrash } from "./util/trash.js";
 import type { JobSpec } from "./job-ipc.js";
 import { describeHolder, runLockHolder } from "./training/run-lock.js";
 import { measureSecondsPerFlop, presetEstimates } from "./dev/estimate.js";
@@ -24,8 +29,9 @@ import { exists, inside, sameOrInside } from "./util/fs.js";
 const connection = createConnection(ProposedFeatures.all);
 const log = (text: string) => connection.sendNotification(P.Message, { text });
 
+/** The language model (fill-mask, surprise; fine-tuning's base) and the fine-tuned model (Predict): two slots, see modelSlot. */
 let selected: string | undefined;
-let fillMask: { dir: string; stamp: number; model: Promise<FillMaskPipeline> } | undefined;
+let selectedTask: string | undefined;
 /** The workspace folders (from initialize and workspace/didChangeWorkspaceFolders): runs live in their RUNS. */
 let roots: string[] = [];
 const RUNS = path.join(".bert-studio", "runs");
@@ -59,19 +65,21 @@ async function requireInRuns(what: string, dir: string): Promise<void> {
   throw new Error(`${what} ${dir} is outside the workspace's run folders (${allowed}): BERT Studio writes runs only there`);
 }
 
-/** What the job machinery (jobs.ts) needs of this server: a replaced run keeps the selection inside it. */
+/** What the job machinery (jobs.ts) needs of this server: a replaced run keeps the selections inside it. */
 const jobHost: JobHost = {
   connection,
   log,
   moved(from, to) {
-    if (selected && sameOrInside(selected, from)) selected = path.join(to, path.relative(path.resolve(from), path.resolve(selected)));
+    const move = (dir: string | undefined) => (dir && sameOrInside(dir, from) ? path.join(to, path.relative(path.resolve(from), path.resolve(dir))) : dir);
+    selected = move(selected);
+    selectedTask = move(selectedTask);
   },
 };
 
 /** A job (pretrain or finetune) into `spec.params.out`, which must lie inside the workspace's run folders. */
-async function trainJob(spec: JobSpec, token: CancellationToken, title: string, prepare?: () => void): Promise<P.JobResult> {
+async function trainJob(spec: JobSpec, token: CancellationToken, prepare?: () => void): Promise<P.JobResult> {
   await requireInRuns("the run folder", spec.params.out);
-  return runJob(jobHost, spec, title, token, prepare);
+  return runJob(jobHost, spec, token, prepare);
 }
 
 const folderPath = (uri: string) => (uri.startsWith("file:") ? [fileURLToPath(uri)] : []);
@@ -100,8 +108,10 @@ connection.onRequest(
     const keepFrom = () => {
       if (p.from && sameOrInside(p.from, p.out)) throw new Error(`cannot pretrain into ${p.out}: it holds the model to continue from (${p.from}); choose another run folder`);
     };
-    const result = await trainJob({ kind: "pretrain", params: p }, token, "BERT: pretraining", keepFrom);
-    selected = p.out;
+    const result = await trainJob({ kind: "pretrain", params: p }, token, keepFrom);
+    // Only a finished run becomes the language model: a stopped one is partial, and selecting it replaced a
+    // finished model by a half-trained one whenever the user pressed Stop. (A failed run throws above.)
+    if (!result.stopped) selected = p.out;
     return result;
   }),
 );
@@ -111,11 +121,13 @@ connection.onRequest(
   guard(async (p: P.FinetuneParams, token: CancellationToken) => {
     const task: P.FinetuneTask = p.task === "auto" ? (await detectTask(p.train)).task : p.task;
     const keepModels = () => {
-      for (const [what, dir] of [["the base model", p.model], ["the selected model", selected]] as const) {
+      for (const [what, dir] of [["the base model", p.model], ["the selected model", selected], ["the selected fine-tuned model", selectedTask]] as const) {
         if (dir && sameOrInside(dir, p.out)) throw new Error(`cannot fine-tune into ${p.out}: it holds ${what} (${dir}); choose another run folder`);
       }
     };
-    return trainJob({ kind: "finetune", params: p, task }, token, `BERT: fine-tuning (${task})`, keepModels);
+    const result = await trainJob({ kind: "finetune", params: p, task }, token, keepModels);
+    if (!result.stopped) selectedTask = p.out; // as Pretrain: only a finished run
+    return result;
   }),
 );
 
@@ -124,22 +136,97 @@ connection.onRequest(
   guard(async ({ file }: { file: string }) => detectTask(file)),
 );
 
+/** A model loaded once, and the requests that use it now. */
+interface Loaded<M> {
+  dir: string;
+  /** model.safetensors' mtime when loaded. */
+  stamp: number;
+  model: Promise<M>;
+  users: number;
+  retired: boolean;
+}
+
+/**
+ * The model the requests of one kind use: one folder at a time, loaded on first use and again when its
+ * model.safetensors changes (a job's checkpoint into the selected model). A model replaced (or dropped) is
+ * released after the last request using it ends: a Surprise over a long text keeps its session through a
+ * checkpoint. `weights` is the folder's model.safetensors (a fine-tuning run's is in best/).
+ */
+function modelCache<M extends { release(): Promise<void> }>(load: (dir: string) => Promise<M>, weights: (dir: string) => Promise<string>) {
+  let current: Loaded<M> | undefined;
+  const release = (l: Loaded<M>) => void l.model.then((m) => m.release(), () => undefined);
+  const retire = (l: Loaded<M>) => {
+    l.retired = true;
+    if (l.users === 0) release(l);
+  };
+  return {
+    async use<R>(dir: string, fn: (model: M) => Promise<R>): Promise<R> {
+      const stamp = (await fs.stat(await weights(dir)).catch(() => undefined))?.mtimeMs;
+      if (stamp === undefined) throw new Error(`the model ${dir} has no model.safetensors (deleted?)`);
+      if (!current || current.dir !== dir || current.stamp !== stamp) {
+        if (current) retire(current);
+        const loaded: Loaded<M> = { dir, stamp, model: load(dir), users: 0, retired: false };
+        loaded.model.catch(() => {
+          if (current === loaded) current = undefined; // the next request tries again
+        });
+        current = loaded;
+      }
+      const l = current;
+      l.users++;
+      try {
+        return await fn(await l.model);
+      } finally {
+        if (--l.users === 0 && l.retired) release(l);
+      }
+    },
+    /** Forgets the model if it lies in `dir` (released once unused). */
+    drop(dir: string): void {
+      if (!current || !sameOrInside(current.dir, dir)) return;
+      retire(current);
+      current = undefined;
+    },
+  };
+}
+
+/** The selected language model's session: fill-mask and surprise. */
+const languageModels = modelCache((dir) => FillMaskPipeline.load(dir), async (dir) => path.join(dir, "model.safetensors"));
+/** The fine-tuned model Predict last used. */
+const taskModels = modelCache((dir) => loadTaskModel(dir), async (dir) => path.join(await resolveModelDir(dir), "model.safetensors"));
+
 connection.onRequest(
   P.FillMask,
   guard(async (p: P.FillMaskParams): Promise<P.FillMaskResult> => {
-    if (!selected) return { model: "", masks: [] };
-    const stamp = (await fs.stat(path.join(selected, "model.safetensors")).catch(() => undefined))?.mtimeMs;
-    if (stamp === undefined) throw new Error(`the selected model ${selected} has no model.safetensors (deleted?)`);
-    if (!fillMask || fillMask.dir !== selected || fillMask.stamp !== stamp) {
-      const previous = fillMask?.model;
-      fillMask = { dir: selected, stamp, model: FillMaskPipeline.load(selected) };
-      fillMask.model.catch(() => (fillMask = undefined));
-      void previous?.then((m) => m.release(), () => undefined);
+    const dir = selected;
+    if (!dir) return { model: "", masks: [] };
+    return languageModels.use(dir, async (model) => {
+      if (!p.text.includes("[MASK]")) return { model: dir, masks: [] };
+      const masks = await model.predict(p.text, p.topK);
+      return { model: dir, masks: masks.map((m) => m.map(({ token, score }) => ({ token, score }))) };
+    });
+  }),
+);
+
+connection.onRequest(
+  P.Predict,
+  guard(async (p: P.PredictParams): Promise<P.PredictResult> => {
+    const dir = p.model ?? selectedTask;
+    if (!dir) throw new Error("no fine-tuned model selected: run BERT: Fine-tune on Labeled File, or select a fine-tuned model in the Runs view");
+    return taskModels.use(dir, (model) => predictText(model, p));
+  }),
+);
+
+connection.onRequest(
+  P.Surprise,
+  guard(async (p: P.SurpriseParams, token: CancellationToken): Promise<P.SurpriseResult> => {
+    const dir = selected;
+    if (!dir) throw new Error("no language model selected: run BERT: Pretrain on Workspace, or select a language model in the Runs view");
+    try {
+      const words = await languageModels.use(dir, (model) => surprise(model, p.text, { topK: p.topK, isCancelled: () => token.isCancellationRequested }));
+      return { model: dir, words };
+    } catch (e) {
+      if (e instanceof SurpriseCancelled) throw new ResponseError(LSPErrorCodes.RequestCancelled, "cancelled");
+      throw e;
     }
-    const model = await fillMask.model;
-    if (!p.text.includes("[MASK]")) return { model: selected, masks: [] };
-    const masks = await model.predict(p.text, p.topK);
-    return { model: selected, masks: masks.map((m) => m.map(({ token, score }) => ({ token, score }))) };
   }),
 );
 
@@ -149,6 +236,7 @@ connection.onRequest(P.StopJob, ({ job }: { job: string }) => stopJob(job));
 
 connection.onRequest(P.Status, () => ({
   model: selected,
+  taskModel: selectedTask,
   pid: process.pid,
   jobs: jobList(),
 }));
@@ -193,10 +281,45 @@ connection.onRequest(
 
 connection.onRequest(
   P.SelectModel,
-  guard(async ({ dir }: { dir: string }) => {
+  guard(async ({ dir }: { dir: string }): Promise<P.SelectResult> => {
     const info = await checkModel(dir);
-    selected = dir;
-    return info;
+    const slot = modelSlot(info);
+    if (slot === "model") selected = dir;
+    else selectedTask = dir;
+    return { ...info, slot };
+  }),
+);
+
+connection.onRequest(
+  P.ListRuns,
+  guard(async ({ folders }: { folders: string[] }) => listRuns(folders, jobList())),
+);
+
+/** The workspace folder whose runs folder holds `dir` directly: only a run folder itself can be deleted. */
+async function runFolderRoot(dir: string): Promise<string> {
+  const real = await realPath(dir);
+  for (const root of roots) {
+    const runs = await realPath(path.join(root, RUNS));
+    if (real === runs) throw new Error(`${dir} is the runs folder itself: delete its runs one by one`);
+    if (path.dirname(real) === runs) return root;
+  }
+  await requireInRuns("the run folder", dir);
+  throw new Error(`${dir} is inside a run, not a run folder: only a folder directly inside a workspace's ${RUNS} can be deleted`);
+}
+
+connection.onRequest(
+  P.DeleteRun,
+  guard(async ({ dir }: { dir: string }) => {
+    const root = await runFolderRoot(dir);
+    if (!(await fs.stat(dir).catch(() => undefined))?.isDirectory()) throw new Error(`${dir}: no such run folder`);
+    await requireIdle(dir, log);
+    const trashedTo = await moveToTrash(dir, path.join(root, ".bert-studio", "trash"));
+    log(`moved ${dir} to ${trashedTo}`);
+    if (selected && sameOrInside(selected, dir)) selected = undefined;
+    if (selectedTask && sameOrInside(selectedTask, dir)) selectedTask = undefined;
+    languageModels.drop(dir);
+    taskModels.drop(dir);
+    return { trashedTo };
   }),
 );
 

@@ -3,9 +3,9 @@ import { promises as fs } from "node:fs";
 import { parseArgs } from "node:util";
 import { finetuneDefaults as D } from "../../common/settings.js";
 import { device, nonNegativeInt, positiveInt, positiveNumber, shown, stopOnInterrupt, UsageError } from "./args.js";
-import { FINETUNE_TASKS, type FinetuneTask, type TableColumns } from "../../common/protocol.js";
+import { FINETUNE_TASKS, type FinetuneScore, type FinetuneTask, type TableColumns } from "../../common/protocol.js";
 
-export const FINETUNE_HELP = `  bert-studio finetune TASK --train FILE [--eval FILE] --model DIR --out RUN [--epochs ${D.epochs} | --steps N]
+export const FINETUNE_HELP = `  bert-studio finetune TASK --train FILE [--eval FILE | --eval-split ${D.evalSplit}] --model DIR --out RUN [--epochs ${D.epochs} | --steps N]
       [--batch ${D.batch}] [--max-length ${D.maxLength}] [--lr ${shown(D.lr)}] [--schedule ${D.schedule}] [--warmup N] [--grad-accum K]
       [--eval-every N] [--checkpoint-every N] [--seed S] [--resume] [--device D] [--doc-stride N]
       [--text-column C] [--pair-column C] [--label-column C] [--no-header] [--save-init DIR]
@@ -15,7 +15,9 @@ export const FINETUNE_HELP = `  bert-studio finetune TASK --train FILE [--eval F
       ner (CoNLL columns or one character per line), or auto (detected from --train, and said).
       The encoder comes from DIR (a pretrain run or an HF folder); the head is new. RUN is an HF folder
       plus optimizer/trainer state and metrics; RUN/best holds the best checkpoint by the task's metric
-      (accuracy; SQuAD F1; entity F1) on --eval.
+      (accuracy; SQuAD F1; entity F1) on --eval; without it, on a seeded ${Math.round(D.evalSplit * 100)}% of --train held out
+      (--eval-split F, in [0, 1); 0 trains on every example and reports no score). Prints the best score and,
+      for classify, pair and choice, the majority class's.
   bert-studio evaluate --model RUN --data FILE [--json]
       The task's metrics on a labelled file (RUN/best when there is one).
   bert-studio evaluate --model RUN --text FILE|DIR [--seq 128] [--batch 32] [--seed 42] [--max-sequences 2048] [--json]
@@ -58,6 +60,7 @@ export async function finetuneCommand(args: string[]): Promise<number> {
       warmup: { type: "string" },
       "grad-accum": { type: "string" },
       "eval-every": { type: "string" },
+      "eval-split": { type: "string" },
       "checkpoint-every": { type: "string" },
       seed: { type: "string" },
       resume: { type: "boolean" },
@@ -80,6 +83,10 @@ export async function finetuneCommand(args: string[]): Promise<number> {
   } else if (!(FINETUNE_TASKS as readonly string[]).includes(task)) {
     throw new UsageError(`unknown task ${task}; one of ${FINETUNE_TASKS.join(", ")}, auto`);
   }
+  // Unset: the engine's default (D.evalSplit), as in the editor; a resumed run keeps its own either way.
+  const evalSplit = values["eval-split"] === undefined ? undefined : Number(values["eval-split"]);
+  if (evalSplit !== undefined && !(values["eval-split"]!.trim() !== "" && evalSplit >= 0 && evalSplit < 1)) throw new UsageError(`--eval-split must be a number in [0, 1), got ${values["eval-split"]}`);
+  if (values.eval && values["eval-split"] !== undefined) throw new UsageError("give --eval FILE or --eval-split F, not both");
   const lr = positiveNumber("lr", values.lr, D.lr);
   const schedule = values.schedule ?? D.schedule;
   const { getScheduler } = await import("../training/schedules.js");
@@ -88,10 +95,11 @@ export async function finetuneCommand(args: string[]): Promise<number> {
   const controller = new AbortController();
   stopOnInterrupt(controller, say);
   const tty = process.stderr.isTTY;
-  const { stopped, best } = await finetune({
+  const { stopped, best, score } = await finetune({
     task,
     train: values.train,
     eval: values.eval,
+    evalSplit,
     model: values.model,
     out: values.out,
     epochs: positiveInt("epochs", values.epochs, D.epochs),
@@ -119,7 +127,24 @@ export async function finetuneCommand(args: string[]): Promise<number> {
     },
   });
   say(`${stopped ? "stopped" : "done"}: checkpoint and metrics.jsonl in ${values.out}${best ? `; best ${best.metric} ${best.value.toFixed(4)} at step ${best.step} in ${values.out}/best` : ""}`);
+  for (const line of scoreLines(score)) say(line);
   return 0;
+}
+
+/**
+ * The fine-tuned model's score as the CLI prints it ("accuracy 0.812 on 16 held-out examples (majority class
+ * 0.563)"), and a warning when it is no better than always answering the most frequent label.
+ */
+export function scoreLines(score: FinetuneScore | undefined): string[] {
+  if (!score) return [];
+  const n = (v: number) => v.toFixed(3);
+  const on = `${score.examples} ${score.on === "eval" ? "evaluation" : "held-out"} example${score.examples === 1 ? "" : "s"}`;
+  const majority = score.majority === undefined ? "" : ` (majority class ${n(score.majority)})`;
+  const lines = [`${score.metric} ${n(score.value)} on ${on}${majority}`];
+  if (score.majority !== undefined && score.value <= score.majority) {
+    lines.push(`warning: the model did not beat the majority class (${score.metric} ${n(score.value)}, always answering the most frequent label ${n(score.majority)}): more data, more epochs, or a better pretrained model`);
+  }
+  return lines;
 }
 
 export async function evaluateCommand(args: string[]): Promise<number> {

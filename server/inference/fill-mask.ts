@@ -4,7 +4,7 @@ import { createInferenceSession } from "./inference-graph.js";
 import { loadModelFolder } from "../model/folder.js";
 import type { Device } from "../../common/settings.js";
 import { BertTokenizer } from "../text/tokenizer.js";
-import { softmax, topIndices } from "../util/softmax.js";
+import { topIndices } from "../util/softmax.js";
 import { inputFeeds } from "../model/heads.js";
 
 export interface TokenPrediction {
@@ -13,13 +13,40 @@ export interface TokenPrediction {
   score: number;
 }
 
+/** One input of at most max_position_embeddings tokens and the positions of its masks in `ids`. */
+export interface MaskedInput {
+  ids: number[];
+  typeIds: number[];
+  masks: number[];
+}
+
+/** What the model predicts at one mask: its top-k tokens, and the log-probability of any vocabulary id. */
+export interface MaskPrediction {
+  top: TokenPrediction[];
+  /** Natural log of the probability of token `id` at the mask. */
+  logProb(id: number): number;
+}
+
+/**
+ * log Σ exp(row), from the largest value so that exp never overflows. One loop over the Float32Array: for a
+ * 30,522-token vocabulary 0.4 ms, where util/softmax's array of every probability takes 3 ms, which was
+ * half the time of scoring a text's words with the tiny preset.
+ */
+function logSumExp(row: Float32Array): number {
+  let max = -Infinity;
+  for (let i = 0; i < row.length; i++) if (row[i] > max) max = row[i];
+  let sum = 0;
+  for (let i = 0; i < row.length; i++) sum += Math.exp(row[i] - max);
+  return max + Math.log(sum);
+}
+
 /** A masked-LM model folder ready to fill masks (named as HF's pipeline; the `bert/fillMask` request uses it). */
 export class FillMaskPipeline {
   private constructor(
     private readonly session: ort.InferenceSession,
     readonly tokenizer: BertTokenizer,
     /** max_position_embeddings: the longest input the model reads, [CLS] and [SEP] included. */
-    private readonly maxPositions: number,
+    readonly maxPositions: number,
   ) {}
 
   static async load(dir: string, device: Device = "cpu"): Promise<FillMaskPipeline> {
@@ -53,23 +80,53 @@ export class FillMaskPipeline {
 
   /** The top-k tokens at `masks` (positions in `ids`) of one input of at most max_position_embeddings tokens. */
   private async predictWindow(ids: number[], typeIds: number[], masks: number[], topK: number): Promise<TokenPrediction[][]> {
-    const i64 = (xs: number[], dims: number[]) => new ort.Tensor("int64", BigInt64Array.from(xs.map(BigInt)), dims);
-    const T = ids.length;
+    const [row] = await this.predictBatch([{ ids, typeIds, masks }], topK);
+    return row.map((m) => m.top);
+  }
+
+  /**
+   * One ONNX Runtime run over `inputs` (padded to the longest, each at most max_position_embeddings
+   * tokens): per input, per mask in its order, the top-k tokens and the log-probability of any token there.
+   * Logits are computed only at the masks (the head gathers them first), so a batch of copies of one
+   * window, each masked at one place, costs the encoder's pass and one vocabulary row per copy.
+   */
+  async predictBatch(inputs: MaskedInput[], topK: number): Promise<MaskPrediction[][]> {
+    const long = inputs.find((x) => x.ids.length > this.maxPositions);
+    if (long) throw new Error(`an input of ${long.ids.length} tokens is longer than the model's ${this.maxPositions} positions`);
+    const B = inputs.length;
+    const T = Math.max(...inputs.map((x) => x.ids.length));
+    const ids = new BigInt64Array(B * T).fill(BigInt(this.tokenizer.padId));
+    const types = new BigInt64Array(B * T);
+    const attention = new BigInt64Array(B * T);
+    const positions: bigint[] = [];
+    inputs.forEach((x, b) => {
+      x.ids.forEach((id, t) => {
+        ids[b * T + t] = BigInt(id);
+        types[b * T + t] = BigInt(x.typeIds[t]);
+        attention[b * T + t] = 1n;
+      });
+      for (const m of x.masks) positions.push(BigInt(b * T + m)); // flat indices into batch × seq
+    });
     const out = await this.session.run(
       inputFeeds({
-        input_ids: i64(ids, [1, T]),
-        token_type_ids: i64(typeIds, [1, T]),
-        attention_mask: i64(ids.map(() => 1), [1, T]),
-        masked_positions: i64(masks, [masks.length]),
+        input_ids: new ort.Tensor("int64", ids, [B, T]),
+        token_type_ids: new ort.Tensor("int64", types, [B, T]),
+        attention_mask: new ort.Tensor("int64", attention, [B, T]),
+        masked_positions: new ort.Tensor("int64", BigInt64Array.from(positions), [positions.length]),
       }),
     );
     const logits = out.prediction_logits.data as Float32Array;
-    const V = logits.length / masks.length;
-    return masks.map((_, p) => {
-      const row = logits.subarray(p * V, (p + 1) * V);
-      const probs = softmax(row);
-      return topIndices(row, topK).map((id) => ({ token: this.tokenizer.idToToken(id), id, score: probs[id] }));
-    });
+    const V = logits.length / positions.length;
+    let at = 0; // the next row of logits: masks in input order
+    return inputs.map((x) =>
+      x.masks.map(() => {
+        const row = logits.subarray(at * V, (at + 1) * V);
+        at++;
+        const lse = logSumExp(row);
+        const logProb = (id: number) => row[id] - lse;
+        return { top: topIndices(row, topK).map((id) => ({ token: this.tokenizer.idToToken(id), id, score: Math.exp(logProb(id)) })), logProb };
+      }),
+    );
   }
 
   async release(): Promise<void> {

@@ -2,6 +2,7 @@
 // examples become features (token ids, labels), which head trains on them, how the head's outputs become
 // predictions, and how predictions are scored.
 import { promises as fs } from "node:fs";
+import * as path from "node:path";
 import * as ort from "onnxruntime-node";
 import { inputFeeds, type Head, type InputFeeds } from "../model/heads.js";
 import type { BertTokenizer } from "../text/tokenizer.js";
@@ -12,6 +13,7 @@ import { answerPositions, bestAnswer, DEFAULT_QA, defaultDocStride, qaWindows, t
 import {
   codePoints,
   DataError,
+  parseCsvRecord,
   readChoiceExamples,
   readSquad,
   readTaggedSentences,
@@ -325,9 +327,15 @@ export const TASK_SPECS: Record<FinetuneTask, TaskSpec<unknown>> = {
   ner: ner as TaskSpec<unknown>,
 };
 
+/** Extensions of prose: such a file is a labelled table only when its columns are tab- or `_!_`-separated. */
+const PROSE = new Set([".md", ".markdown", ".rst", ".html", ".htm", ".txt"]);
+const NEEDS_TABLE = "fine-tuning needs a labelled table (TSV/CSV with text and label columns, JSON lines, CoNLL, SQuAD JSON, SWAG CSV)";
+
 /**
  * The task a file is for, from its layout: SQuAD JSON → qa; SWAG CSV header → choice; token-and-tag
- * lines → ner; two texts and a label → pair; else classify. Returns the task and why.
+ * lines → ner; two texts and a label → pair; else classify. Returns the task and why. A file that is no
+ * labelled table is refused (DataError) before anything trains: prose (Markdown, a .txt of sentences)
+ * would otherwise read as a one-column table, or its commas as columns.
  */
 export async function detectTask(file: string): Promise<{ task: FinetuneTask; why: string }> {
   const handle = await fs.open(file, "r").catch((e: NodeJS.ErrnoException) => {
@@ -355,7 +363,14 @@ export async function detectTask(file: string): Promise<{ task: FinetuneTask; wh
       // not JSON lines after all
     }
   }
-  const cols = first.includes("_!_") ? first.split("_!_") : first.includes("\t") ? first.split("\t") : first.split(",");
+  const sep = first.includes("_!_") ? "_!_" : first.includes("\t") ? "\t" : ",";
+  const fields = (l: string) => (sep === "," ? (parseCsvRecord(l) ?? l.split(",")) : l.split(sep));
+  // A row has two fields that are not blank (a tab-indented line of prose has one); most first lines are rows.
+  const isRow = (l: string) => fields(l).filter((f) => f.trim() !== "").length >= 2;
+  const table = isRow(first) && 2 * firstLines.filter(isRow).length >= firstLines.length;
+  if (PROSE.has(path.extname(file).toLowerCase()) && (sep === "," || !table)) throw new DataError(`${file} is prose (no label column): ${NEEDS_TABLE}`);
+  if (!table) throw new DataError(`${file}: its first lines have one column (no label column): ${NEEDS_TABLE}`);
+  const cols = first.split(sep);
   const lower = cols.map((c) => c.trim().toLowerCase());
   if (lower.some((c) => ["sentence2", "hypothesis", "text_pair", "question2"].includes(c))) return { task: "pair", why: `a header with a second text column (${cols.join(", ")})` };
   if (first.includes("_!_") && cols.length === 3) return { task: "pair", why: "text_!_text_!_label lines" };

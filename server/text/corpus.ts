@@ -331,7 +331,9 @@ function isDocumentHeading(line: string): boolean {
 
 /**
  * The documents of the corpus as arrays of sentences, streamed file by file: a document ends at a
- * top-level heading or at the end of a file; blank lines separate paragraphs.
+ * top-level heading or at the end of a file; blank lines separate paragraphs. A line holding "[MASK]" is
+ * left out: it is a scratch line written to try the model (a model trained on it learns to predict
+ * "[MASK]"), not text of the workspace.
  */
 export async function* documents(root: string, opts: CorpusOptions = {}): AsyncGenerator<string[]> {
   for await (const file of textFiles(root, opts)) {
@@ -345,7 +347,7 @@ export async function* documents(root: string, opts: CorpusOptions = {}): AsyncG
           doc = [];
           continue;
         }
-        if (!line || /^ ?=( =)+ .* =( =)+ ?$/.test(line)) continue; // blank lines and sub-headings
+        if (!line || /^ ?=( =)+ .* =( =)+ ?$/.test(line) || line.includes("[MASK]")) continue; // blank lines, sub-headings, scratch lines
         doc.push(...splitSentences(line.trim()));
       }
     } catch (e) {

@@ -3,10 +3,12 @@
 // cadence, ETA, checkpoint cadence with dropout reseeding, and cancel. What differs between the two is
 // supplied by the trainer as a TrainingTask: its batches, its metrics, its evaluation, its checkpoint.
 // Non-finite losses and gradient norms stop the run in Optimizer.step (DivergedError), before a row or a
-// checkpoint of them can be written.
+// checkpoint of them can be written. However a run ends (done, stopped, failed, diverged), the loop writes
+// it to the run's outcome.json: both trainers end here.
 import type * as ort from "onnxruntime-node";
-import type { Optimizer, StepResult } from "./optimizer.js";
-import type { Metrics, MetricsLog } from "./run-folder.js";
+import type { FinetuneScore, RunOutcome } from "../../common/protocol.js";
+import { DivergedError, type Optimizer, type StepResult } from "./optimizer.js";
+import { writeOutcome, type Metrics, type MetricsLog } from "./run-folder.js";
 
 /** What the callers of a trainer (the CLI, the editor's job process, tests) choose besides the run itself. */
 export interface TrainerHooks {
@@ -37,6 +39,8 @@ export interface TrainingTask {
   checkpoint(): Promise<void>;
   /** After each row is written (fine-tuning keeps its best checkpoint here). */
   afterRow?(row: Metrics): Promise<void>;
+  /** The run's score so far, for outcome.json (fine-tuning: its best checkpoint's). */
+  score?(): FinetuneScore | undefined;
 }
 
 export interface LoopOptions {
@@ -87,9 +91,24 @@ export interface LoopState {
 
 /**
  * Runs the steps from `state.step` to `o.steps` (or until `o.seconds` are spent), then writes a final
- * checkpoint (also when stopped).
+ * checkpoint (also when stopped), and how the run ended into the run folder's outcome.json (also when it
+ * failed or diverged: then with the error's message, the step reached and the score so far).
  */
 export async function trainLoop(opt: Optimizer, task: TrainingTask, state: LoopState, log: MetricsLog, o: LoopOptions): Promise<LoopResult> {
+  const outcome = (end: Pick<RunOutcome, "state" | "step" | "message">): RunOutcome => ({ ...end, steps: o.seconds ? undefined : o.steps, score: task.score?.(), ended: new Date().toISOString() });
+  let r: LoopResult;
+  try {
+    r = await runSteps(opt, task, state, log, o);
+  } catch (e) {
+    const end = { state: e instanceof DivergedError ? "diverged" : "failed", step: state.step, message: e instanceof Error ? e.message : String(e) } as const;
+    await writeOutcome(log.dir, outcome(end)).catch(() => undefined); // the run's own error is the one to report
+    throw e;
+  }
+  await writeOutcome(log.dir, outcome({ state: r.stopped ? "stopped" : "done", step: r.step }));
+  return r;
+}
+
+async function runSteps(opt: Optimizer, task: TrainingTask, state: LoopState, log: MetricsLog, o: LoopOptions): Promise<LoopResult> {
   const k = o.accumulationSteps;
   const metrics: Metrics[] = [];
   const window = { loss: 0, n: 0, tokens: 0, start: Date.now() };

@@ -1,8 +1,9 @@
 // A training run's folder: an HF checkpoint folder (config.json, model.safetensors, vocab.txt,
-// tokenizer.json) plus optimizer.safetensors (Adam moments), trainer_state.json, metrics.jsonl and
-// TensorBoard event files. Shared by pretraining and fine-tuning.
+// tokenizer.json) plus optimizer.safetensors (Adam moments), trainer_state.json, metrics.jsonl,
+// TensorBoard event files and, once the run has ended, outcome.json. Shared by pretraining and fine-tuning.
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
+import type { RunOutcome } from "../../common/protocol.js";
 import { writeConfig, type BertConfig } from "../model/config.js";
 import { loadModelFolder } from "../model/folder.js";
 import type { Head } from "../model/heads.js";
@@ -180,16 +181,41 @@ export async function loadCheckpoint<S extends { step: number }>(dir: string, ta
   return { cfg, params, m, v, state };
 }
 
+/** `<run>/outcome.json`: how the run ended (common/protocol.ts RunOutcome), for the Runs view. */
+export const OUTCOME = "outcome.json";
+
+/** Writes `<dir>/outcome.json` atomically (the training loop does, as a run ends). */
+export async function writeOutcome(dir: string, outcome: RunOutcome): Promise<void> {
+  await writeFileAtomic(path.join(dir, OUTCOME), JSON.stringify(outcome, null, 2) + "\n");
+}
+
+/** `<dir>/outcome.json`, if it has one that reads. */
+export async function readOutcome(dir: string): Promise<RunOutcome | undefined> {
+  return fs.readFile(path.join(dir, OUTCOME), "utf8").then((t) => JSON.parse(t) as RunOutcome, () => undefined);
+}
+
 /**
  * Runs `train` holding `dir`'s lock (created with `dir`), after completing or undoing what a killed
  * process left there. A folder this call created and nothing was written to is removed again.
+ *
+ * An earlier run's outcome.json is taken away first (a run in training has none); the training loop writes
+ * the new one as the run ends, however it ends. A run that fails before its loop begins (bad input, a
+ * checkpoint that does not load) has left the folder as it was: the earlier outcome.json is put back.
  */
 export async function withRunLock<R>(dir: string, what: string, say: (m: string) => void, train: () => Promise<R>): Promise<R> {
   const created = !(await exists(dir));
   const lock = await RunLock.acquire(dir, what);
   try {
     for (const m of await recoverRunFolder(dir)) say(m);
-    return await train();
+    const file = path.join(dir, OUTCOME);
+    const earlier = await fs.readFile(file).catch(() => undefined);
+    await fs.rm(file, { force: true });
+    try {
+      return await train();
+    } catch (e) {
+      if (earlier && !(await exists(file))) await writeFileAtomic(file, earlier).catch(() => undefined);
+      throw e;
+    }
   } finally {
     await lock.release();
     if (created) await fs.rmdir(dir).catch(() => undefined); // fails unless empty
@@ -199,6 +225,8 @@ export async function withRunLock<R>(dir: string, what: string, say: (m: string)
 /** metrics.jsonl (one JSON object per logged step) and TensorBoard scalars, written together. */
 export class MetricsLog {
   private constructor(
+    /** The run folder. */
+    readonly dir: string,
     private readonly file: string,
     private readonly events: EventWriter,
   ) {}
@@ -223,7 +251,7 @@ export class MetricsLog {
       });
       if (kept.length !== lines.length) await writeFileAtomic(file, kept.map((l) => l + "\n").join(""));
     }
-    return new MetricsLog(file, await EventWriter.create(dir, resumeStep));
+    return new MetricsLog(dir, file, await EventWriter.create(dir, resumeStep));
   }
 
   /** Appends a row; a NaN or infinite value (which JSON would write as null) is an error, not a row. */

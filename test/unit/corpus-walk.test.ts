@@ -114,3 +114,11 @@ test("a glob with many stars is answered at once on a long name, where a backtra
   for await (const f of textFiles(dir, { exclude: ["*a*a*a*a*a*a*a*a*a*a*a*a*t?t"] })) files.push(path.relative(dir, f));
   assert.deepEqual(files, ["short.txt"]);
 });
+
+test("scratch lines holding [MASK] (written to try the model) are not read into the corpus", async () => {
+  const dir = workspace({ "notes.md": "The city is old. It has a river.\nthe history of the [MASK] is long .\nThe bridge is new.\n" });
+  const docs: string[][] = [];
+  for await (const d of documents(dir)) docs.push(d);
+  assert.deepEqual(docs, [["The city is old.", "It has a river.", "The bridge is new."]]);
+  rmSync(dir, { recursive: true, force: true });
+});

@@ -85,7 +85,7 @@ test("a job trains in its own process, below the editor's priority, and reports 
     assert.deepEqual(seen.rows.map((x) => x.step), loggedSteps(path.join(dir, "run")), "the rows of metrics.jsonl");
     assert.equal(seen.rows.length, 2);
     assert.ok(Number.isFinite(seen.rows[1].eval_loss), "the evaluation's figures come with the rows");
-    assert.deepEqual(seen.progress.at(-1), { step: 20, steps: 20 });
+    assert.deepEqual([seen.progress.at(-1)?.step, seen.progress.at(-1)?.steps], [20, 20]);
     assert.ok(seen.messages.some((m) => m.startsWith("corpus: ")), seen.messages.join("\n"));
     assert.equal(stepOf(path.join(dir, "run")), 20);
     assert.ok(!existsSync(path.join(dir, "run", LOCK_FILE)), "the lock is released");
@@ -178,8 +178,10 @@ test("a fine-tuning job runs in its own process too, with its steps in the progr
   const out = path.join(dir, "classify");
   const spec: JobSpec = { kind: "finetune", task: "classify", params: { task: "classify", train, model: finishedRun, out, epochs: 1, batch: 8, maxLength: 32, lr: 5e-5, schedule: "linear", device: "cpu", resume: false } };
   const r = await forkJob(spec, events, { entry: ENTRY }).result;
-  assert.deepEqual([r.stopped, r.step], [false, 10]);
-  assert.deepEqual(seen.progress.at(-1), { step: 10, steps: 10 });
+  // 80 rows, 8 held out for evaluation: 72 train, 9 steps of 8.
+  assert.deepEqual([r.stopped, r.step], [false, 9]);
+  assert.deepEqual([seen.progress.at(-1)?.step, seen.progress.at(-1)?.steps], [9, 9]);
+  assert.equal(r.score?.on, "held-out");
   assert.deepEqual(JSON.parse(readFileSync(path.join(out, "config.json"), "utf8")).architectures, ["BertForSequenceClassification"]);
 });
 

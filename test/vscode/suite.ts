@@ -1,16 +1,22 @@
 // Integration tests inside a real VS Code (code-server's extension host), driving the product as a
-// user would: pretrain from the palette command on the fixture workspace, get ghost text at a [MASK],
-// open the progress view, fine-tune on a labelled file, stop a job, and kill the server mid-training
-// (the client restarts it and the job resumes from its checkpoint). No run is ever lost: starting again
+// user would: pretrain from the palette command on the fixture workspace, get ghost text at a [MASK]
+// (also mid-line, where the cursor comes to rest; accepted and undone in one step), open the progress
+// view, fine-tune on a labelled file and read its score, predict on a selection, show the surprising
+// tokens of a document, list and trash runs in the Runs view, stop a job, and kill the server mid-training
+// (the client restarts it and the job resumes from its checkpoint). after-reload.ts then checks, in the
+// reloaded window, that the selected models came back. No run is ever lost: starting again
 // asks first and keeps the old run as NAME-1, a folder in training cannot be replaced, and the server
 // writes only inside the workspace's run folders.
 import assert from "node:assert/strict";
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as vscode from "vscode";
 import { StatusBar } from "../../client/status-bar.js";
-import type { JobResult, PretrainParams, StatusResult } from "../../common/protocol.js";
+import type { JobResult, PretrainParams, RunInfo, RunOutcome, StatusResult } from "../../common/protocol.js";
+import type { Predicted } from "../../client/predict.js";
+import type { SurpriseShown } from "../../client/surprise.js";
+import { SELECTION_FILE } from "./after-reload.js";
 
 const ws = () => vscode.workspace.workspaceFolders![0].uri.fsPath;
 const runs = () => path.join(ws(), ".bert-studio", "runs");
@@ -27,9 +33,22 @@ async function until<T>(what: string, fn: () => Promise<T | undefined> | T | und
 }
 
 const status = () => vscode.commands.executeCommand<StatusResult>("bertStudio.status");
+
+/**
+ * A screenshot of the workbench as it is now, into out/test/shots/NAME.png (taken by test-vscode.mjs,
+ * which drives the page: the suite asks with a request file and waits for the picture).
+ */
+async function screenshot(name: string): Promise<void> {
+  const dir = process.env.BERT_STUDIO_TEST_SHOTS;
+  if (!dir) return; // a run without the harness (the launch configuration): no page to take it from
+  await sleep(800); // let the workbench paint
+  writeFileSync(path.join(dir, `${name}.request`), "");
+  await until(`the screenshot ${name}`, () => existsSync(path.join(dir, `${name}.png`)), 20_000);
+}
 const request = async (method: string, params: unknown): Promise<unknown> => vscode.commands.executeCommand("bertStudio.request", method, params);
 const stepOf = (run: string): number | undefined => (existsSync(path.join(run, "trainer_state.json")) ? JSON.parse(readFileSync(path.join(run, "trainer_state.json"), "utf8")).step : undefined);
 const jobInto = async (out: string) => (await status()).jobs.find((j) => j.out === out);
+const listRuns = async () => (await request("bert/listRuns", { folders: [runs()] })) as RunInfo[];
 
 /** The files of a run folder with their sizes and modification times: equal snapshots, untouched folder. */
 function snapshot(dir: string): string {
@@ -185,7 +204,7 @@ const tests: [string, () => Promise<void>][] = [
       await ext.activate();
       console.log(`activation: ${Date.now() - t} ms`);
       const commands = await vscode.commands.getCommands(true);
-      for (const c of ["pretrain", "finetune", "fillMask", "showProgress", "stop", "selectModel", "importModel", "exportModel"]) assert.ok(commands.includes(`bertStudio.${c}`), c);
+      for (const c of ["pretrain", "finetune", "fillMask", "showProgress", "stop", "selectModel", "importModel", "exportModel", "predict", "showSurprise", "tryMask", "runs.select", "runs.delete"]) assert.ok(commands.includes(`bertStudio.${c}`), c);
     },
   ],
   [
@@ -194,7 +213,7 @@ const tests: [string, () => Promise<void>][] = [
       const bar = new StatusBar();
       try {
         bar.metrics({ job: "pretrain-9", kind: "pretrain", out: "/runs/x", row: { step: 7, loss: null as unknown as number } });
-        assert.match(bar.text, /step 7 loss n\/a/);
+        assert.match(bar.text, /step 7 · loss n\/a/);
         bar.sync({ model: "/runs/x", jobs: [] }); // the job ended (with the server's "diverged" error)
         assert.equal(bar.text, "$(symbol-misc) BERT: x");
       } finally {
@@ -207,8 +226,39 @@ const tests: [string, () => Promise<void>][] = [
     async () => {
       const r = await vscode.commands.executeCommand<JobResult>("bertStudio.pretrain", { preset: "tiny" });
       assert.ok(r && !r.stopped && r.steps === 40, JSON.stringify(r));
-      for (const f of ["config.json", "model.safetensors", "vocab.txt", "metrics.jsonl", "trainer_state.json"]) assert.ok(existsSync(path.join(r.out, f)), f);
+      for (const f of ["config.json", "model.safetensors", "vocab.txt", "metrics.jsonl", "trainer_state.json", "outcome.json"]) assert.ok(existsSync(path.join(r.out, f)), f);
       assert.equal((await status()).model, r.out);
+      const outcome = JSON.parse(readFileSync(path.join(r.out, "outcome.json"), "utf8")) as RunOutcome;
+      assert.deepEqual([outcome.state, outcome.step], ["done", 40]);
+      // The Runs view lists it: done, at its last step, with its held-out masked-token accuracy.
+      const listed = (await listRuns()).find((x) => x.dir === r.out);
+      assert.ok(listed && listed.state === "done" && listed.step === 40 && listed.kind === "pretrain" && listed.best && listed.best.value >= 0, JSON.stringify(listed));
+    },
+  ],
+  [
+    "ghost text comes where the cursor comes to rest, right after a mid-line [MASK]; Tab and one undo",
+    async () => {
+      const doc = await vscode.workspace.openTextDocument({ content: "the city of [MASK] is old . the history of the [MASK] is long .\n", language: "plaintext" });
+      const editor = await vscode.window.showTextDocument(doc);
+      await vscode.commands.executeCommand("workbench.action.focusActiveEditorGroup");
+      const line = doc.lineAt(0).text;
+      const after = line.lastIndexOf("[MASK]") + "[MASK]".length;
+      // No trigger: moving the cursor there is all the user does.
+      editor.selection = new vscode.Selection(0, after, 0, after);
+      const t = Date.now();
+      const filled = await until("ghost text at the resting cursor", async () => {
+        await vscode.commands.executeCommand("editor.action.inlineSuggest.commit");
+        const text = doc.lineAt(0).text;
+        return text.split("[MASK]").length === 2 ? text : undefined;
+      }, 30_000);
+      console.log(`ghost text at a mid-line [MASK] accepted ${Date.now() - t} ms after the cursor came to rest: ${filled}`);
+      assert.match(filled, /^the city of \[MASK\] is old \. the history of the \S+ is long \.$/, "the second [MASK] is replaced, nothing is inserted beside it");
+      await vscode.commands.executeCommand("undo");
+      assert.equal(doc.lineAt(0).text, line, "one undo restores the [MASK]");
+      // The lightbulb on a [MASK] offers its predictions.
+      const actions = await vscode.commands.executeCommand<vscode.CodeAction[]>("vscode.executeCodeActionProvider", doc.uri, new vscode.Range(0, 13, 0, 13));
+      assert.ok(actions.some((a) => /^Fill \[MASK\] with ".+" \(\d/.test(a.title)), actions.map((a) => a.title).join("; "));
+      await vscode.commands.executeCommand("workbench.action.revertAndCloseActiveEditor");
     },
   ],
   [
@@ -282,8 +332,65 @@ const tests: [string, () => Promise<void>][] = [
       const cfg = JSON.parse(readFileSync(path.join(r.out, "config.json"), "utf8"));
       assert.deepEqual(cfg.architectures, ["BertForSequenceClassification"]);
       assert.equal(cfg.finetuning_task, "classify");
-      // The pretrained model stays selected for [MASK] completions.
-      assert.equal((await status()).model, path.join(runs(), "pretrain-tiny"));
+      // Its score, on the 10% of the 160 rows held out (no evaluation file was chosen), against the majority class.
+      const s = r.score;
+      assert.ok(s && s.on === "held-out" && s.examples === 16 && s.value >= 0 && s.value <= 1 && typeof s.majority === "number", JSON.stringify(s));
+      console.log(`fine-tuned classify-reviews: ${s.metric} ${s.value.toFixed(3)} on ${s.examples} held-out examples (majority class ${s.majority!.toFixed(3)})`);
+      const outcome = JSON.parse(readFileSync(path.join(r.out, "outcome.json"), "utf8")) as RunOutcome;
+      assert.deepEqual([outcome.state, outcome.score?.value], ["done", s.value]);
+      const rows = readFileSync(path.join(r.out, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, number>);
+      assert.ok(rows.some((x) => typeof x[`eval_${s.metric}`] === "number"), "evaluation rows in metrics.jsonl");
+      // The pretrained model stays selected for [MASK] completions; the classifier is selected for Predict.
+      const st = await status();
+      assert.equal(st.model, path.join(runs(), "pretrain-tiny"));
+      assert.equal(st.taskModel, r.out);
+      await vscode.commands.executeCommand("bertStudio.showProgress");
+      await screenshot("curves");
+    },
+  ],
+  [
+    "BERT: Predict on a selection labels it with the classifier; [MASK] completions keep the language model",
+    async () => {
+      const classifier = path.join(runs(), "classify-reviews");
+      const labels = Object.values(JSON.parse(readFileSync(path.join(classifier, "config.json"), "utf8")).id2label as Record<string, string>);
+      const doc = await vscode.workspace.openTextDocument({ content: "a gorgeous , witty , seductive movie .\nthe plot is a mess and the acting is worse .\n", language: "plaintext" });
+      const editor = await vscode.window.showTextDocument(doc);
+      editor.selection = new vscode.Selection(1, 0, 1, doc.lineAt(1).text.length);
+      const p = await vscode.commands.executeCommand<Predicted>("bertStudio.predict");
+      assert.ok(p && p.result.task === "classify" && labels.includes(p.result.label!), JSON.stringify(p?.result));
+      const probs = p.result.probabilities!;
+      assert.deepEqual([...probs.map((x) => x.label)].sort(), [...labels].sort());
+      assert.ok(Math.abs(probs.reduce((a, x) => a + x.score, 0) - 1) < 1e-4);
+      assert.equal(p.result.label, probs[0].label);
+      assert.ok(p.ranges.length === 1 && p.ranges[0].start.line === 1, "the label is shown after the selection");
+      console.log(`predicted on "${doc.lineAt(1).text}": ${probs.map((x) => `${x.label} ${x.score.toFixed(3)}`).join(", ")}`);
+      await screenshot("predict");
+      // The language model still answers [MASK].
+      const r = (await request("bert/fillMask", { text: "the history of the [MASK] is long .", topK: 3 })) as { model: string; masks: unknown[][] };
+      assert.equal(r.model, path.join(runs(), "pretrain-tiny"));
+      assert.equal(r.masks[0].length, 3);
+      await vscode.commands.executeCommand("workbench.action.revertAndCloseActiveEditor");
+    },
+  ],
+  [
+    "BERT: Show Surprising Tokens scores every word of the document and marks the surprising ones (cached per version)",
+    async () => {
+      const text = readFileSync(path.join(ws(), "notes/wiki-b.txt"), "utf8").slice(0, 3000).replace(/\s+\S*$/, "");
+      const doc = await vscode.workspace.openTextDocument({ content: `${text}\nthe history of the zebra quantum is long .\n`, language: "markdown" });
+      await vscode.window.showTextDocument(doc);
+      const t = Date.now();
+      const shown = await vscode.commands.executeCommand<SurpriseShown>("bertStudio.showSurprise");
+      const ms = Date.now() - t;
+      assert.ok(shown && shown.words > 300, JSON.stringify(shown && { words: shown.words, marked: shown.marked }));
+      assert.ok(shown.marked.reduce((a, b) => a + b, 0) > 0, "some words are marked");
+      assert.ok(shown.top.every((w, i) => i === 0 || w.bits <= shown.top[i - 1].bits) && shown.top[0].expected.length > 0, JSON.stringify(shown.top));
+      console.log(`surprising tokens: ${shown.words} words in ${ms} ms (${(ms / shown.words).toFixed(1)} ms/word), marked by level ${shown.marked.join("/")}; most surprising: ${shown.top.map((w) => `${w.text} ${w.bits.toFixed(1)} bits (expected ${w.expected[0]})`).join(", ")}`);
+      await screenshot("surprise");
+      const t2 = Date.now();
+      const again = await vscode.commands.executeCommand<SurpriseShown>("bertStudio.showSurprise");
+      assert.equal(again.words, shown.words);
+      console.log(`the same version again, from the cache: ${Date.now() - t2} ms`);
+      await vscode.commands.executeCommand("workbench.action.revertAndCloseActiveEditor");
     },
   ],
   [
@@ -364,6 +471,30 @@ const tests: [string, () => Promise<void>][] = [
     },
   ],
   [
+    "the Runs view lists every run with its state and score; Move to Trash moves a run to the trash, never deletes it",
+    async () => {
+      await vscode.commands.executeCommand("workbench.view.extension.bertStudio");
+      await screenshot("runs");
+      const listed = await listRuns();
+      const byName = new Map(listed.map((r) => [r.name, r]));
+      assert.equal(byName.get("pretrain-tiny")?.state, "done");
+      assert.equal(byName.get("classify-reviews")?.kind, "finetune");
+      assert.ok(byName.get("classify-reviews")?.best, JSON.stringify(byName.get("classify-reviews")));
+      assert.equal(byName.get("imported-tiny-1")?.kind, "model");
+      assert.equal(byName.get("diverged")?.state, "diverged", JSON.stringify(byName.get("diverged")));
+      assert.ok(listed.every((r, i) => i === 0 || r.modified <= listed[i - 1].modified), "newest first");
+      const doomed = path.join(runs(), "imported-tiny-1");
+      const files = snapshot(doomed);
+      // `true` is the user's answer to the modal question.
+      assert.equal(await vscode.commands.executeCommand("bertStudio.runs.delete", doomed, true), true);
+      assert.ok(!existsSync(doomed), "the run left the runs folder");
+      const trash = path.join(process.env.XDG_DATA_HOME ?? path.join(os.homedir(), ".local/share"), "Trash", "files", "imported-tiny-1");
+      assert.ok(existsSync(trash), `${trash}: in the trash`);
+      assert.equal(snapshot(trash).replace(/ [\d.]+$/gm, ""), files.replace(/ [\d.]+$/gm, ""), "whole, in the trash");
+      assert.ok(!(await listRuns()).some((r) => r.dir === doomed));
+    },
+  ],
+  [
     "bad input from the editor: a file in no known format, a model folder deleted under the server",
     async () => {
       // Prose is not a labelled table: the command ends with an error message and leaves no job behind.
@@ -416,6 +547,8 @@ const tests: [string, () => Promise<void>][] = [
       const files = readdirSync(run);
       assert.equal(await vscode.commands.executeCommand("bertStudio.pretrain", { preset: "tiny" }), undefined);
       assert.equal(await vscode.commands.executeCommand("bertStudio.pretrain", { preset: "tiny", replace: true }), undefined);
+      // Nor can it be moved to the trash while it trains.
+      assert.equal(await vscode.commands.executeCommand("bertStudio.runs.delete", run, true), false);
       for (const f of files) assert.ok(existsSync(path.join(run, f)), `${f} is still in the folder`);
       assert.ok(!existsSync(`${run}-2`), "nothing was moved aside");
       assert.equal((await jobInto(run))?.id, job.id, "the same job still trains");
@@ -451,10 +584,15 @@ const tests: [string, () => Promise<void>][] = [
           await config.update("finetune.epochs", undefined, vscode.ConfigurationTarget.Workspace);
         }
         // One job left: Stop Training stops it without asking.
+        const selected = (await status()).model;
         assert.equal(await vscode.commands.executeCommand("bertStudio.stop"), 1);
         const r = await job;
         assert.ok(r && r.stopped && r.steps < 100_000, JSON.stringify(r));
         assert.equal(stepOf(r.out), r.steps);
+        // The partial run does not take the place of the finished model that was selected.
+        assert.equal((await status()).model, selected);
+        assert.notEqual(selected, r.out);
+        assert.equal((JSON.parse(readFileSync(path.join(r.out, "outcome.json"), "utf8")) as RunOutcome).state, "stopped");
       } finally {
         if (job) await stopJob(job);
         await config.update("steps", undefined, vscode.ConfigurationTarget.Workspace);
@@ -519,6 +657,18 @@ const tests: [string, () => Promise<void>][] = [
       } finally {
         await config.update("steps", undefined, vscode.ConfigurationTarget.Workspace);
       }
+    },
+  ],
+  [
+    "the selection is kept for the next window (after-reload.ts checks it there)",
+    async () => {
+      await vscode.commands.executeCommand("bertStudio.selectModelFolder", path.join(runs(), "classify-reviews"));
+      const s = await status();
+      assert.ok(s.model && s.taskModel === path.join(runs(), "classify-reviews"), JSON.stringify(s));
+      writeFileSync(path.join(ws(), SELECTION_FILE), JSON.stringify({ model: s.model, taskModel: s.taskModel }));
+      // The progress panel is open when the window goes: it must come back with the reload.
+      await vscode.commands.executeCommand("bertStudio.showProgress");
+      await until("the progress tab", () => vscode.window.tabGroups.all.flatMap((g) => g.tabs).find((t) => t.label === "BERT Training Progress"), 10_000);
     },
   ],
 ];
