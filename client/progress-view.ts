@@ -17,6 +17,8 @@ export class ProgressView {
   private ready = false;
   /** The run to highlight once the page has its rows. */
   private focus: string | undefined;
+  /** What the page last said it drew (runs with rows, charts), for tests; undefined until it drew once. */
+  drawn: { runs: number; charts: number } | undefined;
   /** Rows by run name, as streamed since activation. */
   private readonly live = new Map<string, MetricRow[]>();
 
@@ -52,11 +54,13 @@ export class ProgressView {
     if (this.panel && this.panel !== panel) this.panel.dispose();
     this.panel = panel;
     this.ready = false;
+    this.drawn = undefined;
     const media = vscode.Uri.joinPath(this.context.extensionUri, "dist", "media");
     panel.webview.options = { enableScripts: true, localResourceRoots: [media] };
     const subs = [
       panel.webview.onDidReceiveMessage((m: PageMessage) => {
         if (m?.type === "ready") void this.load(panel);
+        else if (m?.type === "drawn") this.drawn = { runs: m.runs, charts: m.charts };
       }),
       // A hidden panel's page is unloaded: it asks again ("ready") when it is shown.
       panel.onDidChangeViewState(() => {

@@ -402,6 +402,11 @@ export const Predict = new RequestType<PredictParams, PredictResult, void>("bert
 export const Surprise = new RequestType<SurpriseParams, SurpriseResult, void>("bert/surprise");
 /** Reads only: the BERT models of the Hugging Face cache ($HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub). */
 export const ListCachedModels = new RequestType0<CachedModel[], void>("bert/listCachedModels");
+/**
+ * Reads only: the text files pretraining would read in `corpus` (the same walk: .gitignore, globs, size
+ * limit, binaries skipped) and their size, for the preset picker's estimate. Walks names and sizes only.
+ */
+export const DescribeCorpus = new RequestType<{ corpus: string; include?: string[]; exclude?: string[]; maxFileMb?: number }, { files: number; bytes: number }, void>("bert/describeCorpus");
 /** Reads only (see EstimatePretrainParams). */
 export const EstimatePretrain = new RequestType<EstimatePretrainParams, PresetEstimate[], void>("bert/estimatePretrain");
 /** Writes only `dest` or the next free `dest-<n>` (see ImportParams). */

@@ -19,7 +19,8 @@ export type ProgressMessage =
  * Page → host. "ready": the page listens; the host answers with "load". A message posted before the page's
  * script runs is lost, which is why a restored panel stayed blank when the host posted its rows at once.
  */
-export type PageMessage = { type: "ready" };
+/** From the page: "ready" when its script listens; "drawn" after each draw (what it shows, for the host's tests). */
+export type PageMessage = { type: "ready" } | { type: "drawn"; runs: number; charts: number };
 
 /**
  * Adds a streamed row to a run's rows. A resumed run logs again from its checkpoint's step: its rows from

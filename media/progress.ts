@@ -281,6 +281,7 @@ function draw(): void {
     layout = signature;
     rebuild(plans, colours, hidden);
   } else update(plans, hidden);
+  if (loaded) vscode.postMessage({ type: "drawn", runs: names.length, charts: drawn.length });
   if (scrollPending && state.focus !== undefined && state.focus in runs && runs[state.focus].length > 0) {
     scrollPending = false;
     // Below the legend, which stays at the top.

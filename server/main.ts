@@ -23,6 +23,8 @@ import { moveToTrash } from "./util/trash.js";
 import type { JobSpec } from "./job-ipc.js";
 import { describeHolder, runLockHolder } from "./training/run-lock.js";
 import { measureSecondsPerFlop, presetEstimates } from "./dev/estimate.js";
+import { MB, pretrainDefaults } from "../common/settings.js";
+import { textFiles } from "./text/corpus.js";
 import { BertTokenizer } from "./text/tokenizer.js";
 import { exists, inside, sameOrInside } from "./util/fs.js";
 
@@ -276,6 +278,22 @@ connection.onRequest(
       await m;
     }
     return presetEstimates(shape, stepSpeeds.get(key));
+  }),
+);
+
+connection.onRequest(
+  P.DescribeCorpus,
+  guard(async (p: { corpus: string; include?: string[]; exclude?: string[]; maxFileMb?: number }) => {
+    let files = 0;
+    let bytes = 0;
+    const opts = { include: p.include?.length ? p.include : undefined, exclude: p.exclude?.length ? p.exclude : undefined, maxFileBytes: (p.maxFileMb ?? pretrainDefaults.maxFileMb) * MB };
+    for await (const file of textFiles(p.corpus, opts)) {
+      const st = await fs.stat(file).catch(() => undefined);
+      if (!st) continue;
+      files++;
+      bytes += st.size;
+    }
+    return { files, bytes };
   }),
 );
 

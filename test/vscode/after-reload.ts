@@ -1,8 +1,9 @@
 // The window after a reload (test-vscode.mjs opens the workbench again on the same workspace and browser
 // storage once suite.ts has passed): the models the user had selected are selected again, without a
-// word from the user, and the training-progress panel that was open is back with its curves.
+// word from the user, and the training-progress panel that was open is back with its curves (its page
+// says what it drew).
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import * as vscode from "vscode";
 import type { StatusResult } from "../../common/protocol.js";
@@ -35,6 +36,19 @@ export async function run(): Promise<void> {
   console.log("ok - fill-mask answers with the restored model");
   const tab = vscode.window.tabGroups.all.flatMap((g) => g.tabs).find((x) => x.label === "BERT Training Progress");
   assert.ok(tab, "the progress panel open before the reload is restored");
-  console.log("ok - the training-progress panel is restored");
+  // Its page drew the curves of the workspace's runs (it says what it drew), without being closed and reopened.
+  let drawn: { runs: number; charts: number } | undefined;
+  for (let i = 0; i < 150 && !(drawn && drawn.runs > 0 && drawn.charts > 0); i++) {
+    await sleep(200);
+    drawn = await vscode.commands.executeCommand<typeof drawn>("bertStudio.progressDrawn");
+  }
+  assert.ok(drawn && drawn.runs >= 5 && drawn.charts > 0, `the restored panel draws the runs: ${JSON.stringify(drawn)}`);
+  const shots = process.env.BERT_STUDIO_TEST_SHOTS;
+  if (shots) {
+    await sleep(800);
+    writeFileSync(path.join(shots, "curves-after-reload.request"), "");
+    for (let i = 0; i < 100 && !existsSync(path.join(shots, "curves-after-reload.png")); i++) await sleep(200);
+  }
+  console.log(`ok - the training-progress panel is restored with its curves (${drawn.runs} runs, ${drawn.charts} charts)`);
   console.log("3/3 passed");
 }

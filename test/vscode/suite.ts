@@ -231,6 +231,9 @@ const tests: [string, () => Promise<void>][] = [
       const outcome = JSON.parse(readFileSync(path.join(r.out, "outcome.json"), "utf8")) as RunOutcome;
       assert.deepEqual([outcome.state, outcome.step], ["done", 40]);
       // The Runs view lists it: done, at its last step, with its held-out masked-token accuracy.
+      // What the preset picker's title says of the workspace: the files pretraining reads (not the runs, not .vscode).
+      const corpus = (await request("bert/describeCorpus", { corpus: ws() })) as { files: number; bytes: number };
+      assert.ok(corpus.files >= 3 && corpus.bytes > 120_000, JSON.stringify(corpus));
       const listed = (await listRuns()).find((x) => x.dir === r.out);
       assert.ok(listed && listed.state === "done" && listed.step === 40 && listed.kind === "pretrain" && listed.best && listed.best.value >= 0, JSON.stringify(listed));
     },
@@ -322,6 +325,11 @@ const tests: [string, () => Promise<void>][] = [
     async () => {
       await vscode.commands.executeCommand("bertStudio.showProgress");
       await until("the progress tab", () => vscode.window.tabGroups.all.flatMap((g) => g.tabs).find((t) => t.label === "BERT Training Progress"), 10_000);
+      const drawn = await until("the curves", async () => {
+        const d = await vscode.commands.executeCommand<{ runs: number; charts: number } | undefined>("bertStudio.progressDrawn");
+        return d && d.runs >= 1 && d.charts > 0 ? d : undefined;
+      }, 20_000);
+      console.log(`the progress panel drew ${drawn.runs} runs in ${drawn.charts} charts`);
     },
   ],
   [
