@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
 
-const root = path.resolve(import.meta.dirname, "../..");
+const root = process.cwd();
 const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"));
 const contributes = pkg.contributes;
 const contributed = new Set<string>(contributes.commands.map((c: { command: string }) => c.command));
