@@ -10,27 +10,18 @@ import type { FinetuneTask, RunOutcome } from "../../common/protocol.js";
 import { finetuneDefaults } from "../../common/settings.js";
 import { scoreLines } from "../../server/cli/tasks.js";
 import { TaskModel } from "../../server/inference/task-model.js";
-import { bertConfig } from "../../server/model/config.js";
-import { architectureOf } from "../../server/model/heads.js";
-import { initParams, ParamStore, paramShapes } from "../../server/model/params.js";
 import { finetune, holdOut, type FinetuneOptions } from "../../server/tasks/finetune.js";
 import { TASK_SPECS } from "../../server/tasks/tasks.js";
 import { BertTokenizer } from "../../server/text/tokenizer.js";
-import { saveModel } from "../../server/training/run-folder.js";
+import { randomModelFolder } from "./random-model.js";
 
 const DATA = path.resolve(process.cwd(), "data");
 const tmp = mkdtempSync(path.join(os.tmpdir(), "finetune-score-"));
 
 /** A small "pretrained" model folder (random weights, the real bert-base-uncased vocabulary). */
 async function pretrainedFolder(): Promise<string> {
-  const dir = path.join(tmp, "pretrained");
-  if (existsSync(path.join(dir, "model.safetensors"))) return dir;
   const tok = await BertTokenizer.fromVocabFile(path.join(DATA, "bert-base-uncased-vocab.txt"));
-  const cfg = bertConfig({ numHiddenLayers: 1, hiddenSize: 32, numAttentionHeads: 2, intermediateSize: 64, maxPositionEmbeddings: 64, vocabSize: tok.vocabSize, architectures: [architectureOf("pretraining")] });
-  const params = ParamStore.fromShapes(paramShapes(cfg, "pretraining"));
-  initParams(params, cfg, 3);
-  await saveModel(dir, cfg, params, tok);
-  return dir;
+  return randomModelFolder(path.join(tmp, "pretrained"), tok, { head: "pretraining", seed: 3, numHiddenLayers: 1, maxPositionEmbeddings: 64 });
 }
 
 /** The header and the first 160 rows of the bundled SST-2 slice (79 negative, 81 positive). */

@@ -2,14 +2,13 @@
 // commands' code; a run resumes exactly; the best checkpoint is what `evaluate` scores; the heads
 // fixtures of Hugging Face pass through the same feature/collate/forward path; bad input is an error.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
-import { bertConfig } from "../../server/model/config.js";
-import { architectureOf, headFromArchitectures } from "../../server/model/heads.js";
+import { headFromArchitectures } from "../../server/model/heads.js";
 import { createInferenceSession } from "../../server/inference/inference-graph.js";
-import { initParams, loadParams, ParamStore, paramShapes } from "../../server/model/params.js";
+import { loadParams, ParamStore, paramShapes } from "../../server/model/params.js";
 import { readSafetensors, toFloat32 } from "../../server/model/safetensors.js";
 import { feedsFromBatch } from "../../server/dev/parity.js";
 import { forwardFeatures } from "../../server/tasks/task-config.js";
@@ -17,7 +16,7 @@ import { TaskModel } from "../../server/inference/task-model.js";
 import { collateFeatures, TASK_SPECS, type Feature } from "../../server/tasks/tasks.js";
 import type { FinetuneTask } from "../../common/protocol.js";
 import { finetune, type FinetuneOptions } from "../../server/tasks/finetune.js";
-import { saveModel } from "../../server/training/run-folder.js";
+import { randomModelFolder } from "./random-model.js";
 import { BertTokenizer } from "../../server/text/tokenizer.js";
 
 const DATA = path.resolve(process.cwd(), "data");
@@ -25,14 +24,8 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), "finetune-"));
 
 /** A small "pretrained" model folder (random weights, the real bert-base-uncased vocabulary). */
 async function pretrainedFolder(): Promise<string> {
-  const dir = path.join(tmp, "pretrained");
-  if (existsSync(path.join(dir, "model.safetensors"))) return dir;
   const tok = await BertTokenizer.fromVocabFile(path.join(DATA, "bert-base-uncased-vocab.txt"));
-  const cfg = bertConfig({ numHiddenLayers: 2, hiddenSize: 32, numAttentionHeads: 2, intermediateSize: 64, maxPositionEmbeddings: 128, vocabSize: tok.vocabSize, architectures: [architectureOf("pretraining")] });
-  const params = ParamStore.fromShapes(paramShapes(cfg, "pretraining"));
-  initParams(params, cfg, 3);
-  await saveModel(dir, cfg, params, tok);
-  return dir;
+  return randomModelFolder(path.join(tmp, "pretrained"), tok, { head: "pretraining", seed: 3 });
 }
 
 function slice(name: string, text: string): string {

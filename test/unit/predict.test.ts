@@ -9,11 +9,8 @@ import * as path from "node:path";
 import { test } from "node:test";
 import type { FinetuneTask } from "../../common/protocol.js";
 import { loadTaskModel, predictText, utf16Offsets } from "../../server/inference/predict.js";
-import { bertConfig } from "../../server/model/config.js";
-import { architectureOf } from "../../server/model/heads.js";
-import { initParams, ParamStore, paramShapes } from "../../server/model/params.js";
 import { finetune } from "../../server/tasks/finetune.js";
-import { saveModel } from "../../server/training/run-folder.js";
+import { randomModelFolder } from "./random-model.js";
 import { BertTokenizer, SPECIAL_TOKENS } from "../../server/text/tokenizer.js";
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "predict-"));
@@ -22,13 +19,8 @@ const LETTERS = [..."abcdefghijklmnopqrstuvwxyz"];
 
 /** A language model (BertForMaskedLM, random weights) with a vocabulary of the words above, letters and pieces. */
 async function languageModel(): Promise<string> {
-  const dir = path.join(tmp, "lm");
   const tok = BertTokenizer.fromVocab([...SPECIAL_TOKENS, ...WORDS, ...LETTERS, ...LETTERS.map((l) => `##${l}`), ".", "?", ","]);
-  const cfg = bertConfig({ numHiddenLayers: 2, hiddenSize: 32, numAttentionHeads: 2, intermediateSize: 64, maxPositionEmbeddings: 64, vocabSize: tok.vocabSize, hiddenDropoutProb: 0, attentionProbsDropoutProb: 0, architectures: [architectureOf("masked_lm")] });
-  const params = ParamStore.fromShapes(paramShapes(cfg, "masked_lm"));
-  initParams(params, cfg, 5);
-  await saveModel(dir, cfg, params, tok);
-  return dir;
+  return randomModelFolder(path.join(tmp, "lm"), tok, { head: "masked_lm", seed: 5, maxPositionEmbeddings: 64, hiddenDropoutProb: 0, attentionProbsDropoutProb: 0 });
 }
 const lm = languageModel();
 
