@@ -66,8 +66,9 @@ export class Config {
   get finetuneEpochs() {
     return this.get("finetune.epochs");
   }
-  get finetuneLr() {
-    return this.get("finetune.lr");
+  /** bertStudio.finetune.lr when the user set it; undefined: the engine's rate for the model's size. */
+  get finetuneLr(): number | undefined {
+    return this.isSet("finetune.lr") ? this.get("finetune.lr") : undefined;
   }
   /** `finetune.maxLength` when the user set it, otherwise the task's default (384 for question answering). */
   finetuneMaxLength(task: string): number {

@@ -125,7 +125,8 @@ export interface FinetuneParams extends RunParams {
   maxLength: number;
   /** Question answering: the stride between windows of a long context. */
   docStride?: number;
-  lr: number;
+  /** Peak learning rate; default finetuneDefaults.lrFor(the model's hidden size): 5e-5 for BERT-Base, 5e-4 for the tiny preset. */
+  lr?: number;
   schedule: string;
   /** Default: finetuneDefaults.warmupSteps(steps), 10% (BERT's recipe). */
   warmupSteps?: number;

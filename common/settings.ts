@@ -114,7 +114,7 @@ export const SETTINGS = {
   exclude: { type: "array", items: { type: "string" }, default: [], description: "Globs of files to leave out of pretraining." },
   maxFileMb: { type: "integer", default: 50, minimum: 1, description: "Files larger than this (MB) are skipped." },
   "finetune.epochs": { type: "integer", default: 3, minimum: 1, description: "Fine-tuning epochs." },
-  "finetune.lr": { type: "number", default: 5e-5, exclusiveMinimum: 0, description: "Fine-tuning peak learning rate." },
+  "finetune.lr": { type: "number", default: 5e-5, exclusiveMinimum: 0, description: "Fine-tuning peak learning rate. Unset: chosen by the model's hidden size (5e-5 at BERT-Base's 768, 5e-4 at the tiny preset's 128)." },
   "finetune.maxLength": {
     type: "integer",
     default: 128,
@@ -246,7 +246,16 @@ export const finetuneDefaults = {
   epochs: settingDefault("finetune.epochs"),
   /** The editor has one batch setting for pretraining and fine-tuning. */
   batch: settingDefault("batch"),
+  /** The setting's default: BERT's fine-tuning rate for BERT-Base; unset, a run takes lrFor its model. */
   lr: settingDefault("finetune.lr"),
+  /**
+   * The peak learning rate for a model of this hidden size when none is given: BERT's 5e-5 at 768, more for
+   * smaller models, 5e-5 · (768 / hidden)^1.3 to one significant digit (128: 5e-4, 256: 2e-4, 1024: 3e-5).
+   * Measured on the tiny preset (H128, pretrained 4.5 min by npm start), SST-2 train (4,000 rows, 3 epochs),
+   * scored on SST-2 dev (1,000 rows, majority class 56.3%): accuracy 62.4% at 5e-5, 71.2% at 2e-4, 75.5% at
+   * 5e-4, 75.1% at 1e-3, 74.0% at 2e-3. The larger sizes follow the rule, not a measurement.
+   */
+  lrFor: (hidden: number): number => Number(Math.min(1e-3, 5e-5 * (768 / hidden) ** 1.3).toPrecision(1)),
   /** Tokens per example (`finetune.maxLength`); question answering has its own, see maxLengthFor. */
   maxLength: settingDefault("finetune.maxLength"),
   qaMaxLength: QA_MAX_LENGTH,

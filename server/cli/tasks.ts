@@ -6,10 +6,11 @@ import { device, nonNegativeInt, positiveInt, positiveNumber, shown, stopOnInter
 import { FINETUNE_TASKS, type FinetuneScore, type FinetuneTask, type TableColumns } from "../../common/protocol.js";
 
 export const FINETUNE_HELP = `  bert-studio finetune TASK --train FILE [--eval FILE | --eval-split ${D.evalSplit}] --model DIR --out RUN [--epochs ${D.epochs} | --steps N]
-      [--batch ${D.batch}] [--max-length ${D.maxLength}] [--lr ${shown(D.lr)}] [--schedule ${D.schedule}] [--warmup N] [--grad-accum K]
+      [--batch ${D.batch}] [--max-length ${D.maxLength}] [--lr LR] [--schedule ${D.schedule}] [--warmup N] [--grad-accum K]
       [--eval-every N] [--checkpoint-every N] [--seed S] [--resume] [--device D] [--doc-stride N]
       [--text-column C] [--pair-column C] [--label-column C] [--no-header] [--save-init DIR]
-      Defaults as shown, --max-length ${D.qaMaxLength} for qa, --warmup ${Math.round(D.warmupFraction * 100)}% of the steps, --eval-every and
+      Defaults as shown, --lr by the model's hidden size (${shown(D.lrFor(768))} at 768 as BERT's, ${shown(D.lrFor(128))} at 128),
+      --max-length ${D.qaMaxLength} for qa, --warmup ${Math.round(D.warmupFraction * 100)}% of the steps, --eval-every and
       --checkpoint-every once per epoch, --seed ${D.seed}; metrics every ${D.logEvery} steps.
       TASK: classify (text, label), pair (two texts, label), choice (SWAG CSV), qa (SQuAD v1.1 JSON),
       ner (CoNLL columns or one character per line), or auto (detected from --train, and said).
@@ -87,10 +88,11 @@ export async function finetuneCommand(args: string[]): Promise<number> {
   const evalSplit = values["eval-split"] === undefined ? undefined : Number(values["eval-split"]);
   if (evalSplit !== undefined && !(values["eval-split"]!.trim() !== "" && evalSplit >= 0 && evalSplit < 1)) throw new UsageError(`--eval-split must be a number in [0, 1), got ${values["eval-split"]}`);
   if (values.eval && values["eval-split"] !== undefined) throw new UsageError("give --eval FILE or --eval-split F, not both");
-  const lr = positiveNumber("lr", values.lr, D.lr);
+  // Unset: the engine's rate for the model's size (D.lrFor), as in the editor.
+  const lr = values.lr === undefined ? undefined : positiveNumber("lr", values.lr, 0);
   const schedule = values.schedule ?? D.schedule;
   const { getScheduler } = await import("../training/schedules.js");
-  getScheduler(schedule, lr, { trainingSteps: 1 }); // names a bad schedule now
+  getScheduler(schedule, lr ?? D.lr, { trainingSteps: 1 }); // names a bad schedule now
   const { finetune } = await import("../tasks/finetune.js");
   const controller = new AbortController();
   stopOnInterrupt(controller, say);

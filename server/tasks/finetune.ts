@@ -217,7 +217,9 @@ async function train(options: FinetuneOptions): Promise<FinetuneResult> {
     opt.v.data.set(moments.v.data);
   }
   opt.t = state.step;
-  const schedule = getScheduler(o.schedule, o.lr, { warmupSteps: o.warmupSteps ?? finetuneDefaults.warmupSteps(steps), trainingSteps: steps });
+  const lr = o.lr ?? finetuneDefaults.lrFor(cfg.hiddenSize);
+  if (o.lr === undefined) say(`learning rate ${lr} (the default for hidden size ${cfg.hiddenSize}; choose another with --lr or bertStudio.finetune.lr)`);
+  const schedule = getScheduler(o.schedule, lr, { warmupSteps: o.warmupSteps ?? finetuneDefaults.warmupSteps(steps), trainingSteps: steps });
   const evalSession = evalExamples.length ? (await createSession(buildTrainGraph(cfg, spec.head, { mode: "eval", dims, dropout: false, expose: spec.outputs }).model, { device: o.device, threads: o.threads })).session : undefined;
   const log = await MetricsLog.open(o.out, resuming ? state.step : undefined);
   const majority = majorityBaseline(o.task, train, evalExamples, labels);
