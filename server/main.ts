@@ -113,7 +113,10 @@ connection.onRequest(
     const result = await trainJob({ kind: "pretrain", params: p }, token, keepFrom);
     // Only a finished run becomes the language model: a stopped one is partial, and selecting it replaced a
     // finished model by a half-trained one whenever the user pressed Stop. (A failed run throws above.)
-    if (!result.stopped) selected = p.out;
+    if (!result.stopped) {
+      selected = p.out;
+      preload("model", p.out);
+    }
     return result;
   }),
 );
@@ -128,7 +131,10 @@ connection.onRequest(
       }
     };
     const result = await trainJob({ kind: "finetune", params: p, task }, token, keepModels);
-    if (!result.stopped) selectedTask = p.out; // as Pretrain: only a finished run
+    if (!result.stopped) {
+      selectedTask = p.out; // as Pretrain: only a finished run
+      preload("taskModel", p.out);
+    }
     return result;
   }),
 );
@@ -194,6 +200,14 @@ function modelCache<M extends { release(): Promise<void> }>(load: (dir: string) 
 const languageModels = modelCache((dir) => FillMaskPipeline.load(dir), async (dir) => path.join(dir, "model.safetensors"));
 /** The fine-tuned model Predict last used. */
 const taskModels = modelCache((dir) => loadTaskModel(dir), async (dir) => path.join(await resolveModelDir(dir), "model.safetensors"));
+
+/**
+ * Loads a model just selected in the background, so that the first completion or Predict does not wait for
+ * its sessions (a second or more for a base-size model); a failure is left for that request to report.
+ */
+function preload(slot: "model" | "taskModel", dir: string): void {
+  void (slot === "model" ? languageModels : taskModels).use(dir, async () => undefined).catch(() => undefined);
+}
 
 connection.onRequest(
   P.FillMask,
@@ -304,6 +318,7 @@ connection.onRequest(
     const slot = modelSlot(info);
     if (slot === "model") selected = dir;
     else selectedTask = dir;
+    preload(slot, dir);
     return { ...info, slot };
   }),
 );
