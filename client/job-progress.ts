@@ -5,7 +5,7 @@ import * as path from "node:path";
 import * as vscode from "vscode";
 import * as P from "../common/protocol.js";
 import type { Extension } from "./context.js";
-import { describeProgress } from "./status-bar.js";
+import { describeProgress } from "./progress-text.js";
 
 /** Runs `job` (which trains into `out`) under a cancellable progress notification. */
 export function withJobProgress<T>(ext: Extension, title: string, out: string, job: () => Promise<T>): Promise<T> {
