@@ -1,7 +1,7 @@
 // Minimal protobuf writer for the ONNX ModelProto (onnx/onnx.proto, proto2 field numbers).
 // Only what the graph builder emits: nodes, attributes, tensors, value infos, opset imports.
 
-import { ProtoWriter as Writer } from "../util/protobuf.js";
+import { ProtoReader, ProtoWriter as Writer } from "../util/protobuf.js";
 
 export const enum DataType {
   FLOAT = 1,
@@ -129,4 +129,29 @@ export function encodeModel(m: ModelProto): Uint8Array {
     });
   }
   return w.finish();
+}
+
+/**
+ * How many nodes of each op type the main graph of a serialised model has, named `domain.op` outside the
+ * default domain (com.microsoft.Attention): what ONNX Runtime's optimizer made of a graph, read from the
+ * file SessionOptions.optimizedModelFilePath writes.
+ */
+export function opTypeCounts(model: Uint8Array): Map<string, number> {
+  const counts = new Map<string, number>();
+  const text = (v: Uint8Array | number | undefined) => (v instanceof Uint8Array ? Buffer.from(v).toString("utf8") : "");
+  new ProtoReader(model).fields((field, graph) => {
+    if (field !== 7 || !(graph instanceof Uint8Array)) return;
+    new ProtoReader(graph).fields((f, node) => {
+      if (f !== 1 || !(node instanceof Uint8Array)) return;
+      let op = "";
+      let domain = "";
+      new ProtoReader(node).fields((nf, v) => {
+        if (nf === 4) op = text(v);
+        else if (nf === 7) domain = text(v);
+      });
+      const name = domain && domain !== "ai.onnx" ? `${domain}.${op}` : op;
+      counts.set(name, (counts.get(name) ?? 0) + 1);
+    });
+  });
+  return counts;
 }

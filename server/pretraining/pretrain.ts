@@ -13,7 +13,7 @@ import { Rng } from "../util/rng.js";
 import { CorpusError, documents, type CorpusOptions } from "../text/corpus.js";
 import { tokenizeCorpus } from "../text/token-cache.js";
 import { Optimizer } from "../training/optimizer.js";
-import { DEFAULT_ADAMW } from "../training/train-graph.js";
+import { DEFAULT_ADAMW, type AdamWConfig } from "../training/train-graph.js";
 import { collate, createInstances, pretrainingOptions, shards, specialIds, type Instance, type PretrainingOptions, type SpecialIds } from "./pretraining-data.js";
 import type { TokenCorpus } from "../text/token-corpus.js";
 import { getScheduler } from "../training/schedules.js";
@@ -68,6 +68,50 @@ interface TrainerState extends StreamPosition {
   /** A run on a time budget: its minutes, and the training seconds spent (the loop's state). */
   minutes?: number;
   seconds?: number;
+  /** How the run trains (written at every checkpoint; runs from before it have none). */
+  recipe?: PretrainRecipe;
+}
+
+/**
+ * What a pretraining run trains with, as resolved from its options and defaults: recorded in
+ * trainer_state.json at every checkpoint, so that a hand-over to another trainer (an export --format
+ * trainer) continues the run with the same data, masking, optimizer and schedule.
+ */
+export interface PretrainRecipe {
+  /** The corpus folder (absolute) and how it was read. */
+  corpus: string;
+  include?: string[];
+  exclude?: string[];
+  maxFileMb: number;
+  heldOut: number;
+  /** What the corpus held when the run (re)started: an export warns when it holds something else now. */
+  documents: number;
+  tokens: number;
+  seq: number;
+  batch: number;
+  accumulationSteps: number;
+  maskRate: number;
+  wholeWordMask: boolean;
+  nsp: boolean;
+  lr: number;
+  schedule: string;
+  /**
+   * The schedule's warmup and length: in steps, or with `minutes` in 1/scheduleSteps of the time budget
+   * (the schedule then follows the elapsed time).
+   */
+  warmupSteps: number;
+  steps: number;
+  minutes?: number;
+  scheduleSteps?: number;
+  adamw: AdamWConfig;
+  logEvery: number;
+  evalEvery: number;
+  checkpointEvery: number;
+}
+
+/** The examples a run of `recipe` trains on: its sequence length, mask rate, whole-word masking and NSP pairs. */
+export function trainingData(recipe: Pick<PretrainRecipe, "seq" | "maskRate" | "wholeWordMask" | "nsp">): PretrainingOptions {
+  return { ...pretrainingOptions(recipe.seq, recipe.maskRate), wholeWordMask: recipe.wholeWordMask, nextSentence: recipe.nsp };
 }
 
 /** The steps a time-based schedule is laid out on: the budget's fraction done, in steps of 1/SCHEDULE_STEPS. */
@@ -134,7 +178,7 @@ async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; st
       : "masked_lm";
   const maskRate = o.maskRate ?? pretrainDefaults.maskRate;
   if (!(maskRate > 0 && maskRate < 1)) throw new PretrainError(`the mask rate must be in (0, 1), got ${maskRate}`);
-  const data = { ...pretrainingOptions(o.seq, maskRate), wholeWordMask: !!o.wholeWordMask, nextSentence: head === "pretraining" };
+  const data = trainingData({ seq: o.seq, maskRate, wholeWordMask: !!o.wholeWordMask, nsp: head === "pretraining" });
   const k = o.accumulationSteps;
   const dims = { batch: o.batch, seq: o.seq, predictions: o.batch * data.maxPredictionsPerSeq };
   if (o.epochs) {
@@ -182,9 +226,10 @@ async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; st
   }
   if (o.seq > cfg.maxPositionEmbeddings) throw new PretrainError(`--seq ${o.seq} is longer than the model's ${cfg.maxPositionEmbeddings} positions`);
 
+  const adamw = { ...DEFAULT_ADAMW, beta2: o.beta2 ?? pretrainDefaults.beta2 };
   const opt = await Optimizer.create(cfg, params, {
     task: head,
-    adamw: { ...DEFAULT_ADAMW, beta2: o.beta2 ?? pretrainDefaults.beta2 },
+    adamw,
     dims,
     device: o.device,
     threads: o.threads,
@@ -207,12 +252,39 @@ async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; st
   const warmupRatio = o.warmupRatio ?? pretrainDefaults.warmupFraction;
   if (!(warmupRatio >= 0 && warmupRatio < 1)) throw new PretrainError(`the warmup ratio must be in [0, 1), got ${warmupRatio}`);
   if (o.warmupRatio !== undefined && o.warmupSteps !== undefined) throw new PretrainError("give --warmup (steps) or --warmup-ratio, not both");
-  const byStep = getScheduler(o.schedule, o.lr, minutes ? { warmupSteps: pretrainDefaults.warmupSteps(SCHEDULE_STEPS, warmupRatio), trainingSteps: SCHEDULE_STEPS } : { warmupSteps: o.warmupSteps ?? pretrainDefaults.warmupSteps(o.steps, warmupRatio), trainingSteps: o.steps });
+  const laidOut = minutes ? { warmupSteps: pretrainDefaults.warmupSteps(SCHEDULE_STEPS, warmupRatio), trainingSteps: SCHEDULE_STEPS } : { warmupSteps: o.warmupSteps ?? pretrainDefaults.warmupSteps(o.steps, warmupRatio), trainingSteps: o.steps };
+  const byStep = getScheduler(o.schedule, o.lr, laidOut);
   const schedule = minutes ? (_step: number, progress: number) => byStep(Math.floor(progress * SCHEDULE_STEPS)) : byStep;
   if (minutes) say(`training for ${minutes} minute(s); evaluations and checkpoints every tenth of that`);
   const rng = new Rng(0);
   rng.setState(state.rng);
   const log = await MetricsLog.open(o.out, resuming ? state.step : undefined);
+  const evalEvery = o.evalEvery ?? pretrainDefaults.evalEvery(o.steps);
+  const checkpointEvery = o.checkpointEvery ?? pretrainDefaults.checkpointEvery(o.steps);
+  const recipe: PretrainRecipe = {
+    corpus: path.resolve(o.corpus),
+    include: corpusOpts.include,
+    exclude: corpusOpts.exclude,
+    maxFileMb: o.maxFileMb,
+    heldOut: o.heldOut,
+    documents: docs.length,
+    tokens,
+    seq: o.seq,
+    batch: o.batch,
+    accumulationSteps: k,
+    maskRate,
+    wholeWordMask: data.wholeWordMask,
+    nsp: head === "pretraining",
+    lr: o.lr,
+    schedule: o.schedule,
+    warmupSteps: laidOut.warmupSteps,
+    steps: laidOut.trainingSteps,
+    ...(minutes ? { minutes, scheduleSteps: SCHEDULE_STEPS } : {}),
+    adamw,
+    logEvery: o.logEvery,
+    evalEvery,
+    checkpointEvery,
+  };
 
   // Held-out batches are fixed (their own seed) so evaluations are comparable across steps.
   // Enough held-out documents for 8 batches (instances hold at most seq tokens each; a few times more is plenty).
@@ -251,7 +323,7 @@ async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; st
     },
     epoch: () => state.epoch,
     evaluate,
-    checkpoint: () => saveCheckpoint(o.out, cfg, opt, tok, { ...state, rng: rng.getState() }),
+    checkpoint: () => saveCheckpoint(o.out, cfg, opt, tok, { ...state, rng: rng.getState(), recipe }),
   };
   try {
     return await trainLoop(opt, task, state, log, {
@@ -260,8 +332,8 @@ async function train(options: PretrainOptions): Promise<{ metrics: Metrics[]; st
       accumulationSteps: k,
       logEvery: o.logEvery,
       // The cadences follow the steps (known here, after --epochs became steps).
-      evalEvery: o.evalEvery ?? pretrainDefaults.evalEvery(o.steps),
-      checkpointEvery: o.checkpointEvery ?? pretrainDefaults.checkpointEvery(o.steps),
+      evalEvery,
+      checkpointEvery,
       schedule,
       seed: o.seed,
       signal: o.signal,

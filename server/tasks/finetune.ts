@@ -5,7 +5,7 @@
 // Without an eval file a seeded share of the training file is held out to evaluate on, so that a run reports
 // a score (with the majority-class baseline to read it against).
 import { promises as fs } from "node:fs";
-import type { FinetuneParams, FinetuneScore, FinetuneTask } from "../../common/protocol.js";
+import type { FinetuneParams, FinetuneScore, FinetuneTask, TableColumns } from "../../common/protocol.js";
 import { finetuneDefaults } from "../../common/settings.js";
 import * as path from "node:path";
 import type { BertConfig } from "../model/config.js";
@@ -23,7 +23,7 @@ import { trainLoop, type TrainerHooks, type TrainingTask } from "../training/loo
 import { hasRun, loadCheckpoint, MetricsLog, saveCheckpoint, saveModel, withRunLock, type Metrics } from "../training/run-folder.js";
 import { getScheduler } from "../training/schedules.js";
 import { BertTokenizer } from "../text/tokenizer.js";
-import { buildTrainGraph } from "../training/train-graph.js";
+import { buildTrainGraph, type AdamWConfig } from "../training/train-graph.js";
 
 /** The protocol's FinetuneParams (the task detected) plus what only the engine's callers choose. */
 export interface FinetuneOptions extends Omit<FinetuneParams, "task" | "replace">, TrainerHooks {
@@ -43,6 +43,31 @@ interface State {
   /** The share of the training file held out (0: none); a resumed run holds out the same examples. */
   evalSplit?: number;
   best?: { step: number; metric: string; value: number };
+  /** How the run trains (written at every checkpoint; runs from before it have none). */
+  recipe?: FinetuneRecipe;
+}
+
+/**
+ * What a fine-tuning run trains with, as resolved from its options and defaults: recorded in
+ * trainer_state.json at every checkpoint, so that a hand-over to another trainer (an export --format
+ * trainer) continues it with the same examples, optimizer and schedule. The task, labels and max length
+ * are in config.json.
+ */
+export interface FinetuneRecipe {
+  /** The labelled file (absolute), its evaluation file if one was given, and how its columns were read. */
+  train: string;
+  eval?: string;
+  columns?: TableColumns;
+  batch: number;
+  accumulationSteps: number;
+  lr: number;
+  schedule: string;
+  warmupSteps: number;
+  steps: number;
+  adamw: AdamWConfig;
+  logEvery: number;
+  evalEvery: number;
+  checkpointEvery: number;
 }
 
 /** What a fine-tuning run returns. */
@@ -219,7 +244,23 @@ async function train(options: FinetuneOptions): Promise<FinetuneResult> {
   opt.t = state.step;
   const lr = o.lr ?? finetuneDefaults.lrFor(cfg.hiddenSize);
   if (o.lr === undefined) say(`learning rate ${lr} (the default for hidden size ${cfg.hiddenSize}; choose another with --lr or bertStudio.finetune.lr)`);
-  const schedule = getScheduler(o.schedule, lr, { warmupSteps: o.warmupSteps ?? finetuneDefaults.warmupSteps(steps), trainingSteps: steps });
+  const warmupSteps = o.warmupSteps ?? finetuneDefaults.warmupSteps(steps);
+  const schedule = getScheduler(o.schedule, lr, { warmupSteps, trainingSteps: steps });
+  const recipe: FinetuneRecipe = {
+    train: path.resolve(o.train),
+    ...(o.eval ? { eval: path.resolve(o.eval) } : {}),
+    ...(o.columns ? { columns: o.columns } : {}),
+    batch: o.batch,
+    accumulationSteps: k,
+    lr,
+    schedule: o.schedule,
+    warmupSteps,
+    steps,
+    adamw: opt.adamw,
+    logEvery: o.logEvery,
+    evalEvery,
+    checkpointEvery,
+  };
   const evalSession = evalExamples.length ? (await createSession(buildTrainGraph(cfg, spec.head, { mode: "eval", dims, dropout: false, expose: spec.outputs }).model, { device: o.device, threads: o.threads })).session : undefined;
   const log = await MetricsLog.open(o.out, resuming ? state.step : undefined);
   const majority = majorityBaseline(o.task, train, evalExamples, labels);
@@ -261,7 +302,7 @@ async function train(options: FinetuneOptions): Promise<FinetuneResult> {
     takeMetrics: () => ({}),
     epoch: () => state.epoch + state.batchInEpoch / stepsPerEpoch / k,
     evaluate,
-    checkpoint: () => saveCheckpoint(o.out, cfg, opt, tok, state),
+    checkpoint: () => saveCheckpoint(o.out, cfg, opt, tok, { ...state, recipe }),
     afterRow: async (row) => {
       const main = row[`eval_${spec.mainMetric}`];
       if (main !== undefined && (state.best === undefined || main > state.best.value)) {

@@ -69,3 +69,56 @@ export class ProtoWriter {
     return this.buf.subarray(0, this.len);
   }
 }
+
+/** A reader of the wire format: walks one message's fields, handing each to the caller (no schema). */
+export class ProtoReader {
+  private at = 0;
+
+  constructor(private readonly buf: Uint8Array) {}
+
+  private varint(): number {
+    let x = 0;
+    let scale = 1;
+    for (;;) {
+      if (this.at >= this.buf.length) throw new Error("protobuf: truncated varint");
+      const b = this.buf[this.at++];
+      x += (b & 0x7f) * scale;
+      if (b < 0x80) return x;
+      scale *= 128;
+    }
+  }
+
+  /**
+   * Calls `visit(field, value)` for each field in order: a length-delimited field's value is its bytes (a
+   * view, not a copy), any other field's value is its number (varints above 2^53 lose precision; fixed
+   * 32/64-bit fields are skipped with their value as undefined).
+   */
+  fields(visit: (field: number, value: Uint8Array | number | undefined) => void): void {
+    while (this.at < this.buf.length) {
+      const key = this.varint();
+      const field = Math.floor(key / 8);
+      switch (key & 7) {
+        case 0:
+          visit(field, this.varint());
+          break;
+        case 1:
+          this.at += 8;
+          visit(field, undefined);
+          break;
+        case 2: {
+          const n = this.varint();
+          if (this.at + n > this.buf.length) throw new Error("protobuf: truncated field");
+          visit(field, this.buf.subarray(this.at, this.at + n));
+          this.at += n;
+          break;
+        }
+        case 5:
+          this.at += 4;
+          visit(field, undefined);
+          break;
+        default:
+          throw new Error(`protobuf: wire type ${key & 7} not supported`);
+      }
+    }
+  }
+}

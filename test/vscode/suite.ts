@@ -420,6 +420,26 @@ const tests: [string, () => Promise<void>][] = [
     },
   ],
   [
+    "Fine-tune on Labeled File through its pickers, as a user clicks: the detected task first, then a held-out 10%",
+    async () => {
+      mkdirSync(path.join(ws(), "picked"), { recursive: true });
+      cpSync(path.join(ws(), "reviews.tsv"), path.join(ws(), "picked/reviews.tsv"));
+      const job = vscode.commands.executeCommand<JobResult | undefined>("bertStudio.finetune", vscode.Uri.file(path.join(ws(), "picked/reviews.tsv")));
+      // Enter on each picker's first item (the detected task, then "Hold out 10% … for evaluation") until the
+      // job trains; Enter with no picker open does nothing.
+      const out = path.join(runs(), "classify-picked-reviews");
+      let done = false;
+      void job.then(() => (done = true), () => (done = true));
+      for (const end = Date.now() + 30_000; !done && !(await jobInto(out)) && Date.now() < end; ) {
+        await sleep(500);
+        await vscode.commands.executeCommand("workbench.action.acceptSelectedQuickOpenItem");
+      }
+      const r = await job;
+      assert.ok(r && !r.stopped && r.out === out, JSON.stringify(r));
+      assert.equal(r.score?.on, "held-out");
+    },
+  ],
+  [
     "a diverging run (learning rate 1e30) ends with the server's 'diverged' message and writes no NaN",
     async () => {
       const out = path.join(runs(), "diverged");
