@@ -541,8 +541,11 @@ async function importHuggingFaceModel(ext: Extension, dir?: string): Promise<P.M
   }
 }
 
-/** Exports `model` (default: the selected language model); `format` and `dest` skip the questions (scripts, tests). */
-async function exportModel(ext: Extension, format?: "onnx" | "hf", dest?: string, model?: string): Promise<string[] | undefined> {
+/**
+ * Exports `model` (default: the selected language model); `format`, `dest` and `data` (a trainer folder's
+ * corpus or labelled file) skip the questions (scripts, tests).
+ */
+async function exportModel(ext: Extension, format?: P.ExportParams["format"], dest?: string, model?: string, data?: string): Promise<string[] | undefined> {
   await ext.ready();
   model ??= (await ext.client.sendRequest(P.Status)).model;
   if (!model) {
@@ -555,19 +558,45 @@ async function exportModel(ext: Extension, format?: "onnx" | "hf", dest?: string
       [
         { label: "hf", description: "Hugging Face folder (config.json, model.safetensors, vocab): from_pretrained loads it" },
         { label: "onnx", description: "ONNX inference graph with the weights, plus the tokenizer" },
+        { label: "trainer", description: "continue this run in PyTorch (one GPU, several, a cluster): the model, its data, train.py for Hugging Face's Trainer" },
       ],
       { placeHolder: `Export ${name} as` },
     )
-  )?.label as "onnx" | "hf" | undefined;
+  )?.label as P.ExportParams["format"] | undefined;
   if (!format) return undefined;
   // Next to the workspace, not in it: an export is for use elsewhere, and the workspace is pretrained on.
-  const ws = vscode.workspace.workspaceFolders?.[0]?.uri;
-  dest ??= (await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, title: `Export ${name} (${format === "hf" ? "Hugging Face folder" : "ONNX"}) into an empty folder`, openLabel: `Export ${name} here`, defaultUri: ws ? vscode.Uri.joinPath(ws, "..") : undefined }))?.[0]?.fsPath;
+  const folder = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(model)) ?? vscode.workspace.workspaceFolders?.[0];
+  const beside = folder ? vscode.Uri.joinPath(folder.uri, "..") : undefined;
+  let corpus: string | undefined;
+  let taskData: string | undefined;
+  if (format === "trainer") {
+    const fineTuned = (await ext.client.sendRequest(P.ListModels, { folders: [path.dirname(model)] })).find((m) => path.resolve(m.dir) === path.resolve(model))?.task;
+    if (fineTuned) {
+      taskData = data ?? (await vscode.window.showOpenDialog({ canSelectFiles: true, canSelectFolders: false, canSelectMany: false, title: `The labelled file ${name} was fine-tuned on: its rows become the trainer folder's data`, openLabel: "Use its rows", defaultUri: folder?.uri }))?.[0]?.fsPath;
+      if (!taskData) return undefined;
+    } else {
+      corpus = data ?? folder?.uri.fsPath; // a pretraining run's corpus is the workspace folder, read as Pretrain reads it
+    }
+    // A trainer folder is a new folder: the save dialog names one.
+    dest ??= (await vscode.window.showSaveDialog({ title: `Export ${name} for PyTorch's Trainer into a new folder`, saveLabel: "Export here", defaultUri: beside ? vscode.Uri.joinPath(beside, `${name}-trainer`) : undefined }))?.fsPath;
+  } else {
+    dest ??= (await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, title: `Export ${name} (${format === "hf" ? "Hugging Face folder" : "ONNX"}) into an empty folder`, openLabel: `Export ${name} here`, defaultUri: beside }))?.[0]?.fsPath;
+  }
   if (!dest) return undefined;
+  const target = dest;
   try {
-    const { files } = await ext.client.sendRequest(P.ExportModel, { model, format, dest });
-    const pick = await vscode.window.showInformationMessage(`BERT: exported ${name} (${format}, ${files.length} files) to ${dest}.`, "Reveal");
-    if (pick === "Reveal") await vscode.commands.executeCommand("revealFileInOS", vscode.Uri.file(dest));
+    const { files, notes } = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `BERT: exporting ${name} (${format})` }, () =>
+      ext.client.sendRequest(P.ExportModel, { model: model!, format: format!, dest: target, corpus, taskData }),
+    );
+    const said = notes.length ? ` ${notes.join(" ")}` : "";
+    if (format === "trainer") {
+      const pick = await vscode.window.showInformationMessage(`BERT: wrote a trainer folder for ${name} into ${target}: run python train.py there, or torchrun --nproc_per_node N train.py; its README says how to bring the result back.${said}`, "Open README", "Reveal");
+      if (pick === "Open README") await vscode.window.showTextDocument(vscode.Uri.file(path.join(target, "README.md")));
+      if (pick === "Reveal") await vscode.commands.executeCommand("revealFileInOS", vscode.Uri.file(target));
+      return files;
+    }
+    const pick = await vscode.window.showInformationMessage(`BERT: exported ${name} (${format}, ${files.length} files) to ${target}.${said}`, "Reveal");
+    if (pick === "Reveal") await vscode.commands.executeCommand("revealFileInOS", vscode.Uri.file(target));
     return files;
   } catch (e) {
     showError(e);
@@ -607,7 +636,7 @@ export function registerCommands(ext: Extension): void {
   reg("bertStudio.stop", (which?: unknown) => stopTraining(ext, which));
   reg("bertStudio.selectModel", () => selectModel(ext));
   reg("bertStudio.importModel", (dir?: string) => importHuggingFaceModel(ext, dir));
-  reg("bertStudio.exportModel", (format?: "onnx" | "hf", dest?: string, model?: string) => exportModel(ext, format, dest, model));
+  reg("bertStudio.exportModel", (format?: P.ExportParams["format"], dest?: string, model?: string, data?: string) => exportModel(ext, format, dest, model, data));
   // For tests and scripts: the server's status, and model selection without a picker.
   reg("bertStudio.status", async () => {
     await ext.ready();

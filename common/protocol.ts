@@ -353,14 +353,27 @@ export interface CachedModel {
 
 /**
  * Writes into `dest` (created if needed) the model's files (hf: config.json, model.safetensors, vocab and
- * tokenizer files; onnx: model.onnx, config.json, vocab and tokenizer files), overwriting those names there.
- * `dest` is a folder the user chose in a dialog; refused when it is the model itself, holds a training run
- * (trainer_state.json), is a model folder in a workspace's runs, or a job trains into it.
+ * tokenizer files; onnx: model.onnx, config.json, vocab and tokenizer files), overwriting those names there;
+ * trainer: a new folder for Hugging Face's Trainer to continue the run in (model/, the Adam moments, data/
+ * made from `corpus` or `taskData`, recipe.json, train.py, requirements.txt, README.md), written beside
+ * `dest` and renamed into it, which must not exist or be empty. It only reads the run and the corpus or
+ * labelled file. `dest` is a folder the user chose in a dialog; refused when it is the model itself, holds a
+ * training run (trainer_state.json), is a model folder in a workspace's runs, or a job trains into it.
  */
 export interface ExportParams {
   model: string;
-  format: "onnx" | "hf";
+  format: "onnx" | "hf" | "trainer";
   dest: string;
+  /** trainer, for a pretraining run: the corpus folder (the workspace folder); default the run's own. */
+  corpus?: string;
+  /** trainer, for a fine-tuned run: its labelled file; default the one it was trained on. */
+  taskData?: string;
+}
+
+/** What an export wrote, and what it had to say (a trainer folder: assumed defaults, a changed corpus). */
+export interface ExportResult {
+  files: string[];
+  notes: string[];
 }
 
 /**
@@ -413,7 +426,7 @@ export const EstimatePretrain = new RequestType<EstimatePretrainParams, PresetEs
 /** Writes only `dest` or the next free `dest-<n>` (see ImportParams). */
 export const ImportModel = new RequestType<ImportParams, ModelInfo, void>("bert/importModel");
 /** Writes the model's files into `dest`, a folder the user chose in a dialog (see ExportParams). */
-export const ExportModel = new RequestType<ExportParams, { files: string[] }, void>("bert/exportModel");
+export const ExportModel = new RequestType<ExportParams, ExportResult, void>("bert/exportModel");
 export const Metrics = new NotificationType<MetricsEvent>("bert/metrics");
 /** Log lines of the server (corpus reports, skipped files, warnings) for the output channel. */
 export const Message = new NotificationType<{ text: string }>("bert/message");

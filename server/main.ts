@@ -14,7 +14,8 @@ import { FillMaskPipeline } from "./inference/fill-mask.js";
 import { loadTaskModel, predictText } from "./inference/predict.js";
 import { surprise, SurpriseCancelled } from "./inference/surprise.js";
 import { resolveModelDir } from "./inference/task-model.js";
-import { checkModel, exportModel, heldBy, huggingFaceCacheModels, importModel, listModels } from "./inference/models.js";
+import { checkModel, heldBy, huggingFaceCacheModels, importModel, listModels } from "./inference/models.js";
+import { exportAs } from "./inference/trainer-export.js";
 import * as P from "../common/protocol.js";
 import { detectTask } from "./tasks/tasks.js";
 import { freeName, jobAt, jobList, jobs, jobThreads, requireIdle, runJob, stopAll, stopJob, type JobHost } from "./jobs.js";
@@ -389,9 +390,9 @@ connection.onRequest(
 
 connection.onRequest(
   P.ExportModel,
-  guard(async ({ model, format, dest }: P.ExportParams) => {
+  guard(async ({ model, format, dest, corpus, taskData }: P.ExportParams) => {
     await requireExportTarget(model, dest);
-    return { files: await exportModel(model, format, dest) };
+    return exportAs(model, format, dest, { corpus, taskData, onMessage: log });
   }),
 );
 

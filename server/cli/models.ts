@@ -4,15 +4,22 @@
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { UsageError } from "./args.js";
-import type { ExportFormat } from "../inference/models.js";
+import type { AnyExportFormat } from "../inference/trainer-export.js";
 
 export const MODELS_HELP = `  bert-studio import DIR --out RUN
       Checks the HF BERT folder DIR by loading it (config.json, tokenizer, sizes, every tensor of its
-      architecture) and copies its model files into RUN. Refused when RUN holds a model or a run.
-  bert-studio export RUN --format hf|onnx --out DIR
+      architecture) and copies its model files into RUN (an HF Trainer's output/ or checkpoint-N too).
+      Refused when RUN holds a model or a run.
+  bert-studio export RUN --format hf|onnx|trainer --out DIR [--corpus CORPUS] [--task-data FILE]
       hf: the model's HF files; onnx: model.onnx (the eval-mode graph of its head, the masked LM for a
       pretrained model, weights inside) plus config.json and the tokenizer files. Refused into the model
       itself and over another model or run.
+      trainer: a new folder DIR in which Hugging Face's Trainer continues the run (python DIR/train.py,
+      torchrun --nproc_per_node N DIR/train.py, accelerate launch): model/, the Adam moments, data/
+      (train.jsonl and held_out.jsonl, made by the pretraining pipeline from CORPUS, default the run's
+      corpus; for a classify or pair run the rows of FILE, default its labelled file), recipe.json,
+      train.py, requirements.txt, README.md. DIR must not exist or be empty. Back again:
+      bert-studio import DIR/output --out RUN.
 `;
 
 /** Refuses to write model files into `dir` when it holds a model or a run (or a trainer holds it). */
@@ -34,15 +41,19 @@ export async function importCommand(args: string[]): Promise<number> {
 }
 
 export async function exportCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { format: { type: "string" }, out: { type: "string" } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { format: { type: "string" }, out: { type: "string" }, corpus: { type: "string" }, "task-data": { type: "string" } } });
   if (positionals.length !== 1) throw new UsageError("export needs one model folder (a run or an HF folder)");
   if (!values.out) throw new UsageError("export needs --out DIR (the folder to write into)");
-  const { EXPORT_FORMATS, exportModel } = await import("../inference/models.js");
-  const format = values.format as ExportFormat | undefined;
-  if (!format || !EXPORT_FORMATS.includes(format)) throw new UsageError(`export needs --format ${EXPORT_FORMATS.join(" or ")}, got ${values.format ?? "none"}`);
+  const { ALL_EXPORT_FORMATS, exportAs } = await import("../inference/trainer-export.js");
+  const format = values.format as AnyExportFormat | undefined;
+  if (!format || !ALL_EXPORT_FORMATS.includes(format)) throw new UsageError(`export needs --format ${ALL_EXPORT_FORMATS.slice(0, -1).join(", ")} or ${ALL_EXPORT_FORMATS.at(-1)}, got ${values.format ?? "none"}`);
+  if (format !== "trainer" && (values.corpus || values["task-data"])) throw new UsageError("--corpus and --task-data are for --format trainer");
   const model = positionals[0];
   if (path.resolve(values.out) === path.resolve(model)) throw new Error(`cannot export into ${values.out}: it is the model itself; choose another --out (nothing was written)`);
-  await requireFree("export", values.out);
-  for (const file of await exportModel(model, format, values.out)) process.stdout.write(`${file}\n`);
+  if (format !== "trainer") await requireFree("export", values.out); // a trainer folder is a new one: exportTrainer refuses any other
+  const say = (m: string) => process.stderr.write(`${m}\n`);
+  const { files } = await exportAs(model, format, values.out, { corpus: values.corpus, taskData: values["task-data"], onMessage: say });
+  for (const file of files) process.stdout.write(`${file}\n`);
+  if (format === "trainer") say(`next: python ${path.join(values.out, "train.py")}, or torchrun --nproc_per_node N ${path.join(values.out, "train.py")} (its README.md says more)`);
   return 0;
 }

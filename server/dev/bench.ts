@@ -1,4 +1,9 @@
-// `bench train`: full pretraining steps (MLM + NSP forward, backward, clipping, AdamW) on random tokens.
+// `bench train`: full pretraining steps (MLM + NSP forward, backward, clipping, AdamW) on random tokens;
+// `bench fill-mask`: one fill-mask call's latency, and the first answer of a fresh process.
+import { spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import * as os from "node:os";
+import * as path from "node:path";
 import * as ort from "onnxruntime-node";
 import { bertConfig, PRESETS, type BertConfig } from "../model/config.js";
 import { initParams, ParamStore, paramShapes } from "../model/params.js";
@@ -6,6 +11,8 @@ import type { Device } from "../../common/settings.js";
 import { Optimizer } from "../training/optimizer.js";
 import { Rng } from "../util/rng.js";
 import { inputFeeds } from "../model/heads.js";
+import type { Fusion } from "../model/bert.js";
+import { SESSION_FUSION } from "../inference/inference-graph.js";
 import { pretrainingOptions } from "../pretraining/pretraining-data.js";
 
 export interface BenchTrainOptions {
@@ -136,29 +143,78 @@ export interface BenchFillMaskResult {
   model: string;
   tokens: number;
   runs: number;
+  /** Which of ONNX Runtime's fused ops the graph of the latencies has ("none": the plain graph). */
+  fusion: Fusion;
   p50_ms: number;
   p90_ms: number;
   mean_ms: number;
+  /** Loading the model in this process (weights, graph, ONNX Runtime's optimization), the session cache unused. */
   load_ms: number;
+  /**
+   * From spawning a fresh process that runs the CLI's `fill-mask` on the sentence to its answer on stdout
+   * (node's start, the modules, the model's load, one answer), with an empty session cache: a model's first
+   * load; then its second (which writes the session cache) and third (which reads it: every later start).
+   */
+  first_answer_ms?: number;
+  first_answer_caching_ms?: number;
+  first_answer_cached_ms?: number;
 }
 
-/** Latency of one fill-mask call (tokenize, forward, top-k) on a ~20-token sentence, after warm-up. */
-export async function benchFillMask(model: string, runs: number, device: Device): Promise<BenchFillMaskResult> {
+const SENTENCE = "The capital of France is [MASK], and the city is famous for its museums and its food.";
+
+/**
+ * Latency of one fill-mask call (tokenize, forward, top-k) on a ~20-token sentence, after warm-up; and
+ * with `firstAnswer`, the first answer of fresh processes (the `cli` command: this process's own entry).
+ */
+export async function benchFillMask(
+  model: string,
+  runs: number,
+  device: Device,
+  o: { fusion?: Fusion; firstAnswer?: boolean; cli?: string[] } = {},
+): Promise<BenchFillMaskResult> {
   const { FillMaskPipeline } = await import("../inference/fill-mask.js");
+  const fusion = o.fusion ?? SESSION_FUSION;
   const t0 = performance.now();
-  const fm = await FillMaskPipeline.load(model, device);
+  const fm = await FillMaskPipeline.load(model, device, { fusion, cache: false });
   const loadMs = performance.now() - t0;
-  const text = "The capital of France is [MASK], and the city is famous for its museums and its food.";
-  const tokens = (await fm.tokenizer.encode(text)).ids.length;
-  for (let i = 0; i < 3; i++) await fm.predict(text);
+  const tokens = (await fm.tokenizer.encode(SENTENCE)).ids.length;
+  for (let i = 0; i < 3; i++) await fm.predict(SENTENCE);
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t = performance.now();
-    await fm.predict(text);
+    await fm.predict(SENTENCE);
     times.push(performance.now() - t);
   }
   await fm.release();
   times.sort((a, b) => a - b);
   const q = (p: number) => times[Math.min(times.length - 1, Math.floor(p * times.length))];
-  return { model, tokens, runs, p50_ms: q(0.5), p90_ms: q(0.9), mean_ms: times.reduce((a, b) => a + b, 0) / runs, load_ms: loadMs };
+  const result: BenchFillMaskResult = { model, tokens, runs, fusion, p50_ms: q(0.5), p90_ms: q(0.9), mean_ms: times.reduce((a, b) => a + b, 0) / runs, load_ms: loadMs };
+  if (o.firstAnswer !== false) Object.assign(result, await firstAnswers(model, device, o.cli ?? [...process.execArgv, process.argv[1]]));
+  return result;
+}
+
+/** Three fresh processes in a row answering one fill-mask, with a session cache of their own (empty at first). */
+async function firstAnswers(model: string, device: Device, cli: string[]): Promise<Pick<BenchFillMaskResult, "first_answer_ms" | "first_answer_caching_ms" | "first_answer_cached_ms">> {
+  const cache = await mkdtemp(path.join(os.tmpdir(), "bert-studio-bench-"));
+  try {
+    const once = () => firstAnswerMs([...cli, "fill-mask", "--model", model, "--device", device, "--json", SENTENCE], { ...process.env, BERT_STUDIO_CACHE: cache });
+    return { first_answer_ms: await once(), first_answer_caching_ms: await once(), first_answer_cached_ms: await once() };
+  } finally {
+    await rm(cache, { recursive: true, force: true });
+  }
+}
+
+/** Milliseconds from spawning `node args` until its first output on stdout; rejects if it then fails. */
+function firstAnswerMs(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+  let answered: number | undefined;
+  let errors = "";
+  child.stdout.once("data", () => (answered = performance.now() - t0));
+  child.stdout.resume();
+  child.stderr.on("data", (d: Buffer) => (errors += d.toString()));
+  return new Promise((resolve, reject) => {
+    child.on("error", reject);
+    child.on("exit", (code) => (code === 0 && answered !== undefined ? resolve(answered) : reject(new Error(`fill-mask in a fresh process failed (${code}): ${errors.trim()}`))));
+  });
 }

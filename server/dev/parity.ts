@@ -4,6 +4,7 @@
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import * as ort from "onnxruntime-node";
+import type { Fusion } from "../model/bert.js";
 import { readConfig, type BertConfig } from "../model/config.js";
 import { headFromArchitectures, inputFeeds, type Dims, type Head, type InputFeeds } from "../model/heads.js";
 import { createInferenceSession } from "../inference/inference-graph.js";
@@ -32,7 +33,12 @@ export interface GroupReport {
 export interface ParityReport {
   task: Head;
   ok: boolean;
-  groups: Partial<Record<"outputs" | "loss" | "gradients" | "steps", GroupReport>>;
+  /**
+   * outputs: the training graph's forward outputs; inference: the eval graphs', with each fusion of ONNX
+   * Runtime's contrib ops ("attention" is what fill-mask and Predict run) and plain; all against HF's with
+   * the outputs tolerance.
+   */
+  groups: Partial<Record<"outputs" | "inference" | "loss" | "gradients" | "steps", GroupReport>>;
 }
 
 type Batch = Record<string, number[] | number[][] | number[][][]>;
@@ -146,11 +152,7 @@ export async function runParity(dir: string, device: Device = "cpu"): Promise<Pa
 
   const outputs = new Group();
   for (const name of outputNames) outputs.add(name, maxAbsDiff(result[name].data as Float32Array, toFloat32(expected.get(name)!)), TOLERANCE.outputs);
-  // The eval-mode inference graph (weights as initializers, no labels) must give the same outputs.
-  const inference = await createInferenceSession(cfg, task, params, { outputs: outputNames, device });
-  const inferred = await inference.run(Object.fromEntries(inference.inputNames.map((n) => [n, feeds[n]])));
-  await inference.release();
-  for (const name of outputNames) outputs.add(`inference ${name}`, maxAbsDiff(inferred[name].data as Float32Array, toFloat32(expected.get(name)!)), TOLERANCE.outputs);
+  const inference = await checkInference(cfg, task, params, feeds, outputNames, expected, device);
   const loss = new Group();
   for (const name of lossNames) {
     const want = toFloat32(expected.get(name)!)[0];
@@ -172,13 +174,46 @@ export async function runParity(dir: string, device: Device = "cpu"): Promise<Pa
     gradientLimits.set(name.slice(5), { want, limit });
   }
 
-  const groups: ParityReport["groups"] = { outputs: outputs.report(), loss: loss.report(), gradients: gradients.report() };
+  const groups: ParityReport["groups"] = { outputs: outputs.report(), inference, loss: loss.report(), gradients: gradients.report() };
   const trainPath = path.join(dir, "train.json");
   const hasTrain = await exists(trainPath);
   if (hasTrain) groups.steps = await checkSteps(cfg, task, params, feeds, dims, expected, JSON.parse(await fs.readFile(trainPath, "utf8")), loss, gradientLimits, device);
   groups.loss = loss.report();
   const ok = Object.values(groups).every((gr) => gr!.ratio <= 1);
   return { task, ok, groups };
+}
+
+/**
+ * The eval-mode inference graphs (weights as initializers, no labels) of each fusion against HF's outputs;
+ * the note gives each one's worst error, and how far the fused ones are from the plain one.
+ */
+async function checkInference(
+  cfg: BertConfig,
+  task: Head,
+  params: ParamStore,
+  feeds: Record<string, ort.Tensor>,
+  outputNames: string[],
+  expected: Map<string, NamedTensor>,
+  device: Device,
+): Promise<GroupReport> {
+  const group = new Group();
+  const got = new Map<Fusion, Record<string, Float32Array>>();
+  const worst = new Map<string, number>();
+  const record = (what: string, err: number) => worst.set(what, Math.max(worst.get(what) ?? 0, err));
+  for (const fusion of ["none", "attention", "all"] as const) {
+    const session = await createInferenceSession(cfg, task, params, { outputs: outputNames, device, fusion });
+    const result = await session.run(Object.fromEntries(session.inputNames.map((n) => [n, feeds[n]])));
+    await session.release();
+    got.set(fusion, Object.fromEntries(outputNames.map((name) => [name, result[name].data as Float32Array])));
+    for (const name of outputNames) {
+      const err = maxAbsDiff(got.get(fusion)![name], toFloat32(expected.get(name)!));
+      group.add(`inference (fusion ${fusion}) ${name}`, err, TOLERANCE.outputs);
+      record(fusion, err);
+      if (fusion !== "none") record(`${fusion} vs none`, maxAbsDiff(got.get(fusion)![name], got.get("none")![name]));
+    }
+  }
+  const note = [...worst].map(([what, err]) => `${what} ${err.toExponential(2)}`).join(", ");
+  return { ...group.report(), note: `worst |diff| vs HF by fusion: ${note}` };
 }
 
 interface TrainJson {

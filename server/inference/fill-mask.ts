@@ -1,7 +1,8 @@
 // Fill-mask: the top-k tokens for every [MASK] of a text, from a run folder or an HF model folder.
 import * as ort from "onnxruntime-node";
-import { createInferenceSession } from "./inference-graph.js";
-import { loadModelFolder } from "../model/folder.js";
+import { loadInferenceSession } from "./session-cache.js";
+import { openModelFolder } from "../model/folder.js";
+import type { Fusion } from "../model/bert.js";
 import type { Device } from "../../common/settings.js";
 import { BertTokenizer } from "../text/tokenizer.js";
 import { topIndices } from "../util/softmax.js";
@@ -49,9 +50,14 @@ export class FillMaskPipeline {
     readonly maxPositions: number,
   ) {}
 
-  static async load(dir: string, device: Device = "cpu"): Promise<FillMaskPipeline> {
-    const { cfg, tokenizer, params } = await loadModelFolder(dir, { head: "masked_lm", tokenizer: BertTokenizer.fromDir });
-    return new FillMaskPipeline(await createInferenceSession(cfg, "masked_lm", params, { outputs: ["prediction_logits"], device }), tokenizer, cfg.maxPositionEmbeddings);
+  /**
+   * `fusion`: which of ONNX Runtime's fused ops the graph has (inference-graph.ts; "none" is the plain-op
+   * graph); `cache: false` neither reads nor writes the session cache (session-cache.ts).
+   */
+  static async load(dir: string, device: Device = "cpu", o: { fusion?: Fusion; cache?: boolean } = {}): Promise<FillMaskPipeline> {
+    const { cfg, tokenizer } = await openModelFolder(dir, BertTokenizer.fromDir);
+    const { session } = await loadInferenceSession(dir, cfg, "masked_lm", { outputs: ["prediction_logits"], device, ...o });
+    return new FillMaskPipeline(session, tokenizer, cfg.maxPositionEmbeddings);
   }
 
   /**

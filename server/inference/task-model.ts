@@ -2,9 +2,9 @@
 // predict / evaluate over a file or a text.
 import * as path from "node:path";
 import type * as ort from "onnxruntime-node";
-import type { BertConfig } from "../model/config.js";
-import { createInferenceSession } from "./inference-graph.js";
-import { loadModelFolder } from "../model/folder.js";
+import { readConfig, type BertConfig } from "../model/config.js";
+import { loadInferenceSession } from "./session-cache.js";
+import { openModelFolder } from "../model/folder.js";
 import type { Device } from "../../common/settings.js";
 import { exists } from "../util/fs.js";
 import { BertTokenizer } from "../text/tokenizer.js";
@@ -31,11 +31,12 @@ export class TaskModel {
   static async load(dir: string, device: Device = "cpu"): Promise<TaskModel> {
     const resolved = await resolveModelDir(dir);
     const taskOf = (cfg: BertConfig) => taskOfConfig(cfg, path.join(resolved, "config.json"));
-    const { cfg, tokenizer, params } = await loadModelFolder(resolved, { head: (c) => TASK_SPECS[taskOf(c)].head, tokenizer: BertTokenizer.fromDir });
+    taskOf(await readConfig(resolved)); // a config that names no task is refused before its tokenizer is read
+    const { cfg, tokenizer } = await openModelFolder(resolved, BertTokenizer.fromDir);
     const task = taskOf(cfg);
     const spec = TASK_SPECS[task];
     const settings = { max_length: 128, ...(cfg.extra.bert_studio as Partial<TaskSettings> | undefined) };
-    const session = await createInferenceSession(cfg, spec.head, params, { outputs: spec.outputs, device });
+    const { session } = await loadInferenceSession(resolved, cfg, spec.head, { outputs: spec.outputs, device });
     return new TaskModel(resolved, task, labelsOfConfig(cfg), settings, tokenizer, session);
   }
 

@@ -7,7 +7,7 @@
 import * as path from "node:path";
 import { readConfig, type BertConfig } from "./config.js";
 import type { Head } from "./heads.js";
-import { checkModelFolder, loadParams, ParamStore, paramShapes, requireComplete, type LoadReport } from "./params.js";
+import { checkModelFolder, loadParams, paramDestination, ParamStore, paramShapes, requireComplete, type LoadReport } from "./params.js";
 import { readSafetensors } from "./safetensors.js";
 
 /** What the checks read of a tokenizer: its size, and the file it came from (for messages). */
@@ -64,7 +64,7 @@ export async function openModelFolder<T extends TokenizerSize>(dir: string, toke
  */
 export async function loadWeights(dir: string, params: ParamStore, o: { allowMissing?: (name: string) => boolean } = {}): Promise<{ report: LoadReport; metadata: Record<string, string> }> {
   const file = path.join(dir, "model.safetensors");
-  const { tensors, metadata } = await readSafetensors(file);
+  const { tensors, metadata } = await readSafetensors(file, undefined, paramDestination(params));
   const report = loadParams(params, tensors, file);
   const allow = o.allowMissing;
   requireComplete(allow ? { ...report, missing: report.missing.filter((n) => !allow(n)) } : report, dir);

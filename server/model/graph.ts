@@ -2,11 +2,13 @@
 // (dimensions are numbers or symbolic names such as "batch"), which the autodiff rules rely on.
 import { DataType, encodeModel, type AttrValue, type NodeProto, type TensorProto } from "./onnx.js";
 
-export type DType = "float32" | "int64" | "bool" | "uint8";
+export type DType = "float32" | "int64" | "int32" | "bool" | "uint8";
 export type Dim = number | string;
 export type Shape = Dim[];
 
 export const OPSET = 20;
+/** ONNX Runtime's contrib ops (Attention, SkipLayerNormalization, ...): eval graphs only, no autodiff rules. */
+export const CONTRIB = "com.microsoft";
 
 export interface Value {
   readonly id: number;
@@ -30,6 +32,7 @@ export interface Node {
 const DTYPE_CODE: Record<DType, DataType> = {
   float32: DataType.FLOAT,
   int64: DataType.INT64,
+  int32: DataType.INT32,
   bool: DataType.BOOL,
   uint8: DataType.UINT8,
 };
@@ -425,9 +428,63 @@ export class Graph {
     return { y: this.where(keep, this.mul(x, this.scalar(1 / (1 - ratio))), this.scalar(0)), mask: keep };
   }
 
+  // ---- ONNX Runtime's fused ops (domain com.microsoft; ORT's docs/ContribOperators.md): eval graphs only ----
+  /**
+   * LayerNorm(word[ids] + position[0..seq) + segment[segments]): BERT's embeddings in one op. ids and
+   * segments are int32 [batch, seq]; returns [batch, seq, hidden].
+   */
+  embedLayerNorm(ids: Value, segments: Value, word: Value, position: Value, segment: Value, gamma: Value, beta: Value, eps: number): Value {
+    const shape = [...ids.shape, word.shape[1]];
+    // mask_index_type 0: no mask_index output (Attention reads the attention mask itself).
+    const attrs = { epsilon: { float: eps }, mask_index_type: 0 };
+    return this.node("EmbedLayerNormalization", [ids, segments, word, position, segment, gamma, beta], attrs, [{ dtype: "float32", shape }], CONTRIB)[0];
+  }
+
+  /**
+   * Bidirectional multi-head self-attention with its Q/K/V projection: x [batch, seq, in], weights
+   * [in, 3·hidden] (Q, K, V side by side), bias [3·hidden], mask int32 [batch, seq] (1 attended, 0 not:
+   * `maskFilterValue` is added to the scores of the others); scores scaled by 1/√head_size. Returns the
+   * context [batch, seq, hidden], before the output projection.
+   */
+  attention(x: Value, weights: Value, bias: Value, mask: Value, heads: number, maskFilterValue: number): Value {
+    const hidden = typeof weights.shape[1] === "number" ? weights.shape[1] / 3 : freshDim();
+    const attrs = { num_heads: heads, mask_filter_value: { float: maskFilterValue } };
+    return this.node("Attention", [x, weights, bias, mask], attrs, [{ dtype: "float32", shape: [...x.shape.slice(0, -1), hidden] }], CONTRIB)[0];
+  }
+
+  /** LayerNorm(x + skip + bias) over the last axis (bias optional). */
+  skipLayerNorm(x: Value, skip: Value, gamma: Value, beta: Value, bias: Value | null, eps: number): Value {
+    return this.node("SkipLayerNormalization", bias ? [x, skip, gamma, beta, bias] : [x, skip, gamma, beta], { epsilon: { float: eps } }, [{ dtype: x.dtype, shape: x.shape }], CONTRIB)[0];
+  }
+
+  /** Exact (erf) GELU of x + bias, bias 1-D over the last axis. */
+  biasGelu(x: Value, bias: Value): Value {
+    return this.node("BiasGelu", [x, bias], {}, [{ dtype: x.dtype, shape: x.shape }], CONTRIB)[0];
+  }
+
   // ---- emission ----
-  toModel(): Uint8Array {
-    const nodes: NodeProto[] = this.nodes.map((n, i) => ({
+  /** The nodes that the outputs depend on, in order: what `prune` keeps. */
+  private live(): Node[] {
+    const needed = new Set<Value>(this.outputs);
+    const keep = new Set<Node>();
+    for (let i = this.nodes.length - 1; i >= 0; i--) {
+      const n = this.nodes[i];
+      if (!n.outputs.some((v) => needed.has(v))) continue;
+      keep.add(n);
+      for (const v of n.inputs) if (v) needed.add(v);
+    }
+    return this.nodes.filter((n) => keep.has(n));
+  }
+
+  /**
+   * The ONNX model. `prune` leaves out the nodes no output depends on and the initializers no node reads
+   * (an eval graph built for some of a head's outputs; ONNX Runtime keeps such nodes and runs them).
+   */
+  toModel(o: { prune?: boolean } = {}): Uint8Array {
+    const kept = o.prune ? this.live() : this.nodes;
+    const read = o.prune && new Set(kept.flatMap((n) => n.inputs).concat(this.outputs));
+    const initializers = read ? [...this.initializers].filter(([v]) => read.has(v)).map(([, t]) => t) : [...this.initializers.values()];
+    const nodes: NodeProto[] = kept.map((n, i) => ({
       opType: n.op,
       domain: n.domain || undefined,
       name: `${n.op}_${i}`,
@@ -442,9 +499,9 @@ export class Graph {
         nodes,
         inputs: this.inputs.map(info),
         outputs: this.outputs.map(info),
-        initializers: [...this.initializers.values()],
+        initializers,
       },
-      opsets: [{ domain: "", version: OPSET }],
+      opsets: [{ domain: "", version: OPSET }, ...(kept.some((n) => n.domain === CONTRIB) ? [{ domain: CONTRIB, version: 1 }] : [])],
     });
   }
 }

@@ -1,7 +1,7 @@
 // The heads of BERT with Hugging Face names (a Head: pretraining, masked_lm, sequence_classification, ...;
 // the user-facing fine-tuning tasks of server/tasks map onto them), and their losses. Each head declares its
 // graph inputs, builds itself on the encoder and returns named outputs plus the loss when labels are given.
-import { bert, dropout, layerNorm, linear, pooler, type BuildContext, type BertInputs } from "./bert.js";
+import { bert, denseGelu, dropout, layerNorm, linear, pooler, type BuildContext, type BertInputs } from "./bert.js";
 import type { BertConfig } from "./config.js";
 import type * as ort from "onnxruntime-node";
 import type { Dim, Graph, Value } from "./graph.js";
@@ -87,7 +87,7 @@ export function crossEntropy(g: Graph, logits: Value, labels: Value): Value {
 function mlmHead(ctx: BuildContext, rows: Value): Value {
   const { g, cfg } = ctx;
   const h = cfg.hiddenSize;
-  const t = layerNorm(ctx, g.gelu(linear(ctx, rows, "cls.predictions.transform.dense", h, h)), "cls.predictions.transform.LayerNorm");
+  const t = layerNorm(ctx, denseGelu(ctx, rows, "cls.predictions.transform.dense", h, h), "cls.predictions.transform.LayerNorm");
   const decoder = cfg.tieWordEmbeddings
     ? ctx.param("bert.embeddings.word_embeddings.weight", [cfg.vocabSize, h])
     : ctx.param("cls.predictions.decoder.weight", [cfg.vocabSize, h]);

@@ -5,7 +5,7 @@ import * as ort from "onnxruntime-node";
 import { ConfigError, snake, type BertConfig } from "./config.js";
 import { Graph, type Value } from "./graph.js";
 import { buildHead, type Head } from "./heads.js";
-import { readSafetensorsHeader, toFloat32, writeSafetensors, type NamedTensor } from "./safetensors.js";
+import { readSafetensorsHeader, toFloat32, writeSafetensors, type Destination, type NamedTensor } from "./safetensors.js";
 import { Rng } from "../util/rng.js";
 
 export interface ParamSpec {
@@ -109,6 +109,23 @@ function candidates(name: string): string[] {
 }
 
 /**
+ * Where loadParams will put the checkpoint's tensors: for a float32 tensor of the right shape, the view of
+ * its parameter in `store`, so that readSafetensors reads it there and loadParams has nothing to copy.
+ * Each parameter is handed out once, to the first tensor that maps onto it, as loadParams takes the first.
+ */
+export function paramDestination(store: ParamStore): Destination {
+  const given = new Set<string>();
+  return (name, dtype, shape) => {
+    const target = candidates(name).find((c) => store.byName.has(c));
+    if (!target || given.has(target)) return undefined;
+    given.add(target); // taken, whatever its dtype: a later tensor of the same name is not loaded either
+    const spec = store.byName.get(target)!;
+    if (dtype !== "F32" || shape.length !== spec.shape.length || shape.some((d, i) => d !== spec.shape[i])) return undefined;
+    return new Uint8Array(store.data.buffer, store.data.byteOffset + spec.offset * 4, spec.size * 4);
+  };
+}
+
+/**
  * Copies every checkpoint tensor that matches a model parameter by name. A shape mismatch is an error
  * naming the tensor; tensors of a different model (other heads) are reported as unexpected.
  */
@@ -125,7 +142,9 @@ export function loadParams(store: ParamStore, tensors: Map<string, NamedTensor>,
     if (t.shape.length !== spec.shape.length || t.shape.some((d, i) => d !== spec.shape[i])) {
       throw new CheckpointError(`${source}: tensor ${name} has shape [${t.shape}], the model expects [${spec.shape}]`);
     }
-    store.view(target).set(toFloat32(t));
+    const view = store.view(target);
+    const read = t.data.buffer === view.buffer && t.data.byteOffset === view.byteOffset; // read there by paramDestination
+    if (!read) view.set(toFloat32(t));
     loaded.add(target);
   }
   // An untied checkpoint's decoder weight loads into the model's own decoder parameter when it has one.

@@ -11,6 +11,8 @@ export interface SessionConfig {
   threads?: number;
   /** Called with a one-line message when a provider falls back to CPU. */
   onFallback?: (message: string) => void;
+  /** Also writes the model as ONNX Runtime optimized it to this file, in ORT's format (what createOptimizedSession loads); CPU only. */
+  saveOptimized?: string;
 }
 
 function providersFor(device: Device): string[] {
@@ -61,7 +63,13 @@ export async function createSession(model: Uint8Array, cfg: SessionConfig = {}):
   for (let i = 0; i < chain.length; i++) {
     const provider = chain[i];
     try {
-      const session = await ort.InferenceSession.create(model, sessionOptions(cfg, provider === "cpu" ? ["cpu"] : [provider, "cpu"]));
+      const options = sessionOptions(cfg, provider === "cpu" ? ["cpu"] : [provider, "cpu"]);
+      if (cfg.saveOptimized && provider === "cpu") {
+        options.optimizedModelFilePath = cfg.saveOptimized;
+        options.extra = { session: { save_model_format: "ORT" } };
+        options.logSeverityLevel = 3; // not the warning that such a file may hold kernels for this CPU only: the cache's key names the CPU
+      }
+      const session = await ort.InferenceSession.create(model, options);
       if (i > 0 || (device === "auto" && provider === "cpu")) {
         const msg = `${device}: ${errors.join("; ") || "no accelerator"}; running on ${provider}`;
         if (!warned.has(msg)) {
@@ -82,4 +90,24 @@ export async function createSession(model: Uint8Array, cfg: SessionConfig = {}):
     }
   }
   throw new Error(`no execution provider could start: ${errors.join("; ")}`);
+}
+
+/** The buffers that sessions made by createOptimizedSession read their weights from, kept as long as they are. */
+const backing = new WeakMap<ort.InferenceSession, Uint8Array>();
+
+/**
+ * A CPU session from a model that createSession's `saveOptimized` wrote in ORT's format: no optimization
+ * pass, and the weights used where they lie in `model` (which the session keeps alive) instead of copied.
+ * BERT-Base (2-core EPYC): 0.4 to 0.8 s, against 0.9 to 1.3 s for the same model as an optimized .onnx
+ * file (whose initializers ORT parses and copies) and 1.3 to 1.7 s for the weights, graph and optimization.
+ */
+export async function createOptimizedSession(model: Uint8Array, cfg: SessionConfig = {}): Promise<ort.InferenceSession> {
+  const options: ort.InferenceSession.SessionOptions = {
+    ...sessionOptions(cfg, ["cpu"]),
+    graphOptimizationLevel: "disabled",
+    extra: { session: { load_model_format: "ORT", use_ort_model_bytes_directly: "1", use_ort_model_bytes_for_initializers: "1" } },
+  };
+  const session = await ort.InferenceSession.create(model, options);
+  backing.set(session, model);
+  return session;
 }

@@ -5,8 +5,8 @@
 import { createHash } from "node:crypto";
 import { createReadStream, promises as fs, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import * as os from "node:os";
 import * as path from "node:path";
+import { cacheCapBytes, cacheRoot, evictLeastRecent } from "../util/cache.js";
 import { writeFileAtomic } from "../util/fs.js";
 import { documents, textFiles, type CorpusOptions } from "./corpus.js";
 import { TokenCorpus, TokenCorpusBuilder } from "./token-corpus.js";
@@ -14,14 +14,7 @@ import type { BertTokenizer } from "./tokenizer.js";
 
 /** `$BERT_STUDIO_CACHE/tokenized`, else `$XDG_CACHE_HOME/bert-studio/tokenized`, else `~/.cache/bert-studio/tokenized`. */
 export function cacheDir(): string {
-  const root = process.env.BERT_STUDIO_CACHE || path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "bert-studio");
-  return path.join(root, "tokenized");
-}
-
-/** The cap on the cache's size: `$BERT_STUDIO_CACHE_MB` megabytes, default 2 GiB (a 1 GB corpus takes ~0.5 GB). */
-function cacheCapBytes(): number {
-  const mb = Number(process.env.BERT_STUDIO_CACHE_MB || NaN);
-  return (Number.isFinite(mb) && mb >= 0 ? mb : 2048) * 1024 * 1024;
+  return path.join(cacheRoot(), "tokenized");
 }
 
 /**
@@ -122,36 +115,12 @@ export async function tokenizeCorpus(root: string, tok: BertTokenizer, opts: Cor
   if (file) {
     try {
       await save(file, docs, bytes);
-      await evict(path.dirname(file), file, cacheCapBytes());
+      await evictLeastRecent(path.dirname(file), ".bin", file, cacheCapBytes());
     } catch {
       // a cache that cannot be written or trimmed is only slower
     }
   }
   return { docs, bytes, cached: false };
-}
-
-/**
- * Removes the least recently used entries (by modification time, which a hit renews) from the first one
- * that would take the cache over `cap` bytes; `keep`, just written, stays whatever its size. Temporary
- * files an interrupted write left behind over an hour ago go too.
- */
-async function evict(dir: string, keep: string, cap: number): Promise<void> {
-  const entries: { file: string; size: number; used: number }[] = [];
-  for (const name of await fs.readdir(dir)) {
-    const file = path.join(dir, name);
-    const stat = await fs.stat(file).catch(() => undefined); // another process may be evicting too
-    if (!stat?.isFile()) continue;
-    if (name.includes(".bin.tmp-") && Date.now() - stat.mtimeMs > 3600_000) await fs.rm(file, { force: true });
-    else if (name.endsWith(".bin")) entries.push({ file, size: stat.size, used: file === keep ? Infinity : stat.mtimeMs });
-  }
-  entries.sort((a, b) => b.used - a.used);
-  let total = 0;
-  let full = false;
-  for (const e of entries) {
-    total += e.size;
-    full ||= e.file !== keep && total > cap;
-    if (full) await fs.rm(e.file, { force: true });
-  }
 }
 
 async function save(file: string, docs: TokenCorpus, bytes: number): Promise<void> {

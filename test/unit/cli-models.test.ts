@@ -1,6 +1,7 @@
 // Models in and out of the command line, as a user runs it (bin/bert-studio.js over the built bundle, which
 // npm test builds first): an HF-made folder imported and filling masks, exported as ONNX and run by ONNX
 // Runtime with the same predictions, and never written over a model or a run.
+import "./isolated-cache.js";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -119,5 +120,5 @@ test("a folder that does not load is not imported, and a format that does not ex
 
   const bad = cli("export", imported, "--format", "tflite", "--out", path.join(tmp, "tflite"));
   assert.equal(bad.status, 2);
-  assert.match(bad.stderr, /export needs --format hf or onnx, got tflite/);
+  assert.match(bad.stderr, /export needs --format hf, onnx or trainer, got tflite/);
 });

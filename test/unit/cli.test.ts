@@ -1,4 +1,5 @@
 // The command line as a user runs it: bin/bert-studio.js over the built bundle (npm test builds first).
+import "./isolated-cache.js";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { test } from "node:test";

@@ -1,6 +1,7 @@
 // A model folder whose config.json disagrees with its own files, or with itself, is refused before
 // anything is allocated, with a message naming the key: a vocabulary of the wrong size, token ids outside
 // the vocabulary, numbers written as strings, and sizes that would allocate gigabytes first.
+import "./isolated-cache.js";
 import assert from "node:assert/strict";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import * as os from "node:os";

@@ -1,4 +1,5 @@
 // Fill-mask on a line longer than the model's positions: predictions, not an ONNX Runtime error.
+import "./isolated-cache.js";
 import assert from "node:assert/strict";
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import * as os from "node:os";

@@ -1,6 +1,7 @@
 // A fine-tuning run reports how good its model is: without an eval file it holds out a seeded share of the
 // training file (the same on resume), scores its best checkpoint there against the majority class, and every
 // run says in outcome.json how it ended (done, stopped, diverged), with the score.
+import "./isolated-cache.js";
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import * as os from "node:os";

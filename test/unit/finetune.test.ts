@@ -1,6 +1,7 @@
 // Fine-tuning end to end on the bundled data (data/finetune): each task trains, evaluates and predicts through the
 // commands' code; a run resumes exactly; the best checkpoint is what `evaluate` scores; the heads
 // fixtures of Hugging Face pass through the same feature/collate/forward path; bad input is an error.
+import "./isolated-cache.js";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import * as os from "node:os";

@@ -1,5 +1,5 @@
-// Imported first by every test file that tokenizes a corpus (tokenizeCorpus, pretrain): its token cache
-// goes to a fresh temporary folder, never the user's ~/.cache/bert-studio. Node's test runner runs each
+// Imported first by every test file that tokenizes a corpus (tokenizeCorpus, pretrain) or loads a model for
+// inference (the session cache): its caches go to a fresh temporary folder, never the user's ~/.cache/bert-studio. Node's test runner runs each
 // test file in its own process, and CLI processes the tests spawn inherit the variable.
 import { mkdtempSync, rmSync } from "node:fs";
 import * as os from "node:os";

@@ -2,6 +2,7 @@
 // tagger finds the entity and its UTF-16 offsets slice the editor's text to it after an emoji and an
 // accented word, a QA model answers inside the context; a language model or a multiple-choice model says
 // what to do instead. The models are tiny and fine-tuned here for a few dozen steps on made-up files.
+import "./isolated-cache.js";
 import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import * as os from "node:os";

@@ -86,7 +86,7 @@ test("the README states the defaults the command line runs with", () => {
     `\`--epochs ${f.epochs} | --steps N\``,
     `\`--batch ${f.batch}\``,
     `\`--max-length ${f.maxLength}\` (${f.qaMaxLength} for qa)`,
-    `\`--lr ${shown(f.lr)}\``,
+    `\`--lr\` (by the model's hidden size: BERT's ${shown(f.lrFor(768))} at 768, ${shown(f.lrFor(128))} at the tiny preset's 128`,
     `\`--schedule ${f.schedule}\``,
     `\`--warmup N\` (default ${f.warmupFraction * 100}% of the steps)`,
     `\`--seed\` (${f.seed})`,

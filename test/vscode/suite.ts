@@ -523,6 +523,25 @@ const tests: [string, () => Promise<void>][] = [
     },
   ],
   [
+    "BERT: Export Model as a trainer folder: the run, its data and train.py for Hugging Face's Trainer, beside the workspace",
+    async () => {
+      const model = path.join(runs(), "pretrain-tiny");
+      const dest = path.join(os.tmpdir(), `bert-studio-trainer-${process.pid}`);
+      rmSync(dest, { recursive: true, force: true });
+      const before = snapshot(model);
+      try {
+        const files = await vscode.commands.executeCommand<string[] | undefined>("bertStudio.exportModel", "trainer", dest, model, ws());
+        assert.ok(files && files.length > 0, "files written");
+        for (const f of ["train.py", "requirements.txt", "README.md", "model/config.json", "model/model.safetensors", "data/train.jsonl"]) assert.ok(existsSync(path.join(dest, f)), f);
+        const row = JSON.parse(readFileSync(path.join(dest, "data/train.jsonl"), "utf8").split("\n")[0]) as { input_ids: number[] };
+        assert.ok(row.input_ids.length > 2, "token ids of a segment");
+        assert.equal(snapshot(model), before, "the run is only read");
+      } finally {
+        rmSync(dest, { recursive: true, force: true });
+      }
+    },
+  ],
+  [
     "bad input from the editor: a file in no known format, a model folder deleted under the server",
     async () => {
       // Prose is not a labelled table: the command ends with an error message and leaves no job behind.
