@@ -589,14 +589,16 @@ async function exportModel(ext: Extension, format?: P.ExportParams["format"], de
       ext.client.sendRequest(P.ExportModel, { model: model!, format: format!, dest: target, corpus, taskData }),
     );
     const said = notes.length ? ` ${notes.join(" ")}` : "";
+    // The message's buttons are answered later (or never): the command returns what it wrote now.
+    const reveal = () => vscode.commands.executeCommand("revealFileInOS", vscode.Uri.file(target));
     if (format === "trainer") {
-      const pick = await vscode.window.showInformationMessage(`BERT: wrote a trainer folder for ${name} into ${target}: run python train.py there, or torchrun --nproc_per_node N train.py; its README says how to bring the result back.${said}`, "Open README", "Reveal");
-      if (pick === "Open README") await vscode.window.showTextDocument(vscode.Uri.file(path.join(target, "README.md")));
-      if (pick === "Reveal") await vscode.commands.executeCommand("revealFileInOS", vscode.Uri.file(target));
+      void vscode.window.showInformationMessage(`BERT: wrote a trainer folder for ${name} into ${target}: run python train.py there, or torchrun --nproc_per_node N train.py; its README says how to bring the result back.${said}`, "Open README", "Reveal").then((pick) => {
+        if (pick === "Open README") void vscode.window.showTextDocument(vscode.Uri.file(path.join(target, "README.md")));
+        if (pick === "Reveal") void reveal();
+      });
       return files;
     }
-    const pick = await vscode.window.showInformationMessage(`BERT: exported ${name} (${format}, ${files.length} files) to ${target}.${said}`, "Reveal");
-    if (pick === "Reveal") await vscode.commands.executeCommand("revealFileInOS", vscode.Uri.file(target));
+    void vscode.window.showInformationMessage(`BERT: exported ${name} (${format}, ${files.length} files) to ${target}.${said}`, "Reveal").then((pick) => void (pick === "Reveal" && reveal()));
     return files;
   } catch (e) {
     showError(e);

@@ -116,11 +116,15 @@ async function runSuite(suite, minutes) {
 const shots = codeEnv.BERT_STUDIO_TEST_SHOTS;
 rmSync(shots, { recursive: true, force: true });
 mkdirSync(shots, { recursive: true });
-const shooter = setInterval(() => {
+let shooting = false;
+const shooter = setInterval(async () => {
+  if (shooting) return; // one at a time
+  shooting = true;
   for (const f of readdirSync(shots).filter((f) => f.endsWith(".request"))) {
     rmSync(path.join(shots, f));
-    void page.screenshot({ path: path.join(shots, f.replace(/\.request$/, ".png")) }).catch((e) => console.error(`screenshot ${f}: ${e.message}`));
+    await page.screenshot({ path: path.join(shots, f.replace(/\.request$/, ".png")), timeout: 20_000 }).catch((e) => console.error(`screenshot ${f}: ${e.message}`));
   }
+  shooting = false;
 }, 200);
 let code = await runSuite("index.js", Number(process.env.BERT_STUDIO_TEST_TIMEOUT ?? 20 * 60) / 60);
 mkdirSync(path.join(root, "out/test"), { recursive: true });

@@ -34,7 +34,9 @@ export async function run(): Promise<void> {
   assert.equal(r.model, expected.model);
   assert.equal(r.masks[0].length, 3);
   console.log("ok - fill-mask answers with the restored model");
-  const tab = vscode.window.tabGroups.all.flatMap((g) => g.tabs).find((x) => x.label === "BERT Training Progress");
+  // The workbench restores its editors as it starts, the webview's after the extension's serializer is there.
+  let tab: vscode.Tab | undefined;
+  for (let i = 0; i < 100 && !tab; i++, await sleep(200)) tab = vscode.window.tabGroups.all.flatMap((g) => g.tabs).find((x) => x.label === "BERT Training Progress");
   assert.ok(tab, "the progress panel open before the reload is restored");
   // Its page drew the curves of the workspace's runs (it says what it drew), without being closed and reopened.
   let drawn: { runs: number; charts: number } | undefined;

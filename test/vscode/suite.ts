@@ -43,7 +43,8 @@ async function screenshot(name: string): Promise<void> {
   if (!dir) return; // a run without the harness (the launch configuration): no page to take it from
   await sleep(800); // let the workbench paint
   writeFileSync(path.join(dir, `${name}.request`), "");
-  await until(`the screenshot ${name}`, () => existsSync(path.join(dir, `${name}.png`)), 20_000);
+  // A picture for people to look at, not an assertion: one the browser does not take in time is reported.
+  await until(`the screenshot ${name}`, () => existsSync(path.join(dir, `${name}.png`)), 30_000).catch((e: Error) => console.log(`screenshot ${name} not taken: ${e.message}`));
 }
 const request = async (method: string, params: unknown): Promise<unknown> => vscode.commands.executeCommand("bertStudio.request", method, params);
 const stepOf = (run: string): number | undefined => (existsSync(path.join(run, "trainer_state.json")) ? JSON.parse(readFileSync(path.join(run, "trainer_state.json"), "utf8")).step : undefined);
@@ -372,7 +373,6 @@ const tests: [string, () => Promise<void>][] = [
       assert.equal(p.result.label, probs[0].label);
       assert.ok(p.ranges.length === 1 && p.ranges[0].start.line === 1, "the label is shown after the selection");
       console.log(`predicted on "${doc.lineAt(1).text}": ${probs.map((x) => `${x.label} ${x.score.toFixed(3)}`).join(", ")}`);
-      await screenshot("predict");
       // The language model still answers [MASK].
       const r = (await request("bert/fillMask", { text: "the history of the [MASK] is long .", topK: 3 })) as { model: string; masks: unknown[][] };
       assert.equal(r.model, path.join(runs(), "pretrain-tiny"));
@@ -393,7 +393,6 @@ const tests: [string, () => Promise<void>][] = [
       assert.ok(shown.marked.reduce((a, b) => a + b, 0) > 0, "some words are marked");
       assert.ok(shown.top.every((w, i) => i === 0 || w.bits <= shown.top[i - 1].bits) && shown.top[0].expected.length > 0, JSON.stringify(shown.top));
       console.log(`surprising tokens: ${shown.words} words in ${ms} ms (${(ms / shown.words).toFixed(1)} ms/word), marked by level ${shown.marked.join("/")}; most surprising: ${shown.top.map((w) => `${w.text} ${w.bits.toFixed(1)} bits (expected ${w.expected[0]})`).join(", ")}`);
-      await screenshot("surprise");
       const t2 = Date.now();
       const again = await vscode.commands.executeCommand<SurpriseShown>("bertStudio.showSurprise");
       assert.equal(again.words, shown.words);
