@@ -272,13 +272,7 @@ async function pretrainPlan(r: Run, corpusArg: string | undefined, dest: string,
   return {
     recipe: {
       kind: "pretraining",
-      schedule,
-      batch: recipe.batch * recipe.accumulationSteps,
-      seed: r.state.seed,
-      adamw: adamwOf(recipe.adamw),
-      log_every: recipe.logEvery,
-      eval_every: recipe.evalEvery,
-      checkpoint_every: recipe.checkpointEvery,
+      ...loopRecipe(r, recipe, schedule),
       seq: recipe.seq,
       nsp: recipe.nsp,
       masking: { rate: data.maskedLmProb, max_predictions: data.maxPredictionsPerSeq, whole_word: data.wholeWordMask },
@@ -353,13 +347,7 @@ async function finetunePlan(r: Run, taskData: string | undefined, note: Note): P
     recipe: {
       kind: "finetuning",
       task: r.task,
-      schedule: globalSchedule(r, recipe, note),
-      batch: recipe.batch * recipe.accumulationSteps,
-      seed: r.state.seed,
-      adamw: adamwOf(recipe.adamw),
-      log_every: recipe.logEvery,
-      eval_every: recipe.evalEvery,
-      checkpoint_every: recipe.checkpointEvery,
+      ...loopRecipe(r, recipe, globalSchedule(r, recipe, note)),
       labels: labelsOfConfig(r.cfg),
       max_length: maxLength,
       task_data: path.resolve(file),
@@ -405,6 +393,19 @@ function taskRow(e: { text: string; pair?: string }, f: Feature): Record<string,
   const row: Record<string, unknown> = { text: e.text };
   if (e.pair !== undefined) row.text_pair = e.pair;
   return { ...row, label: f.label, input_ids: f.inputs[0].ids, token_type_ids: f.inputs[0].typeIds };
+}
+
+/** What both trainers' recipes say of the loop: schedule, batch, seed, optimizer, cadences. */
+function loopRecipe(r: Run, recipe: { batch: number; accumulationSteps: number; adamw: AdamWConfig; logEvery: number; evalEvery: number; checkpointEvery: number }, schedule: GlobalSchedule) {
+  return {
+    schedule,
+    batch: recipe.batch * recipe.accumulationSteps,
+    seed: r.state.seed,
+    adamw: adamwOf(recipe.adamw),
+    log_every: recipe.logEvery,
+    eval_every: recipe.evalEvery,
+    checkpoint_every: recipe.checkpointEvery,
+  };
 }
 
 function adamwOf(a: AdamWConfig): TrainerRecipe["adamw"] {
