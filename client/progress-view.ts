@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import * as path from "node:path";
 import * as vscode from "vscode";
 import type { MetricsEvent } from "../common/protocol.js";
-import { appendRow, type MetricRow, type PageMessage, type ProgressMessage } from "../common/webview.js";
+import { appendRow, parseMetricRows, type MetricRow, type PageMessage, type ProgressMessage } from "../common/webview.js";
 
 export const VIEW_TYPE = "bertStudio.progress";
 
@@ -106,14 +106,7 @@ export class ProgressView {
       for (const [name, type] of entries) {
         if (type !== vscode.FileType.Directory) continue;
         const text = await vscode.workspace.fs.readFile(vscode.Uri.joinPath(root, name, "metrics.jsonl")).then((b) => Buffer.from(b).toString("utf8"), () => "");
-        const rows = text.split("\n").flatMap((l) => {
-          try {
-            const row = l.trim() ? (JSON.parse(l) as MetricRow) : undefined;
-            return row && typeof row.step === "number" ? [row] : [];
-          } catch {
-            return []; // a line being written
-          }
-        });
+        const rows = parseMetricRows(text);
         if (rows.length) runs[name] = rows;
       }
     }

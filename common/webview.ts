@@ -32,6 +32,23 @@ export function appendRow(rows: MetricRow[], row: MetricRow): void {
   rows.push(row);
 }
 
+/**
+ * The rows of a metrics.jsonl text (one JSON object per logged step), in order: a line that does not read
+ * (cut short while it is written) or has no step is left out. The one reader of the file's format, for the
+ * progress view, the Runs view and the trainer export.
+ */
+export function parseMetricRows(text: string): MetricRow[] {
+  return text.split("\n").flatMap((l) => {
+    if (!l.trim()) return [];
+    try {
+      const row = JSON.parse(l) as MetricRow;
+      return row && typeof row.step === "number" ? [row] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
 // ---- colours -------------------------------------------------------------------------------------------
 
 /** Colours a run can get: media/progress.css defines --run-0 … --run-9 for dark and for light themes. */

@@ -7,6 +7,7 @@
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import type { ModelInfo, RunInfo, RunOutcome, SelectResult } from "../../common/protocol.js";
+import { parseMetricRows } from "../../common/webview.js";
 import { readConfig } from "../model/config.js";
 import { headFromArchitectures } from "../model/heads.js";
 import { TASK_SPECS } from "../tasks/tasks.js";
@@ -182,16 +183,8 @@ async function evalFigures(file: string): Promise<Figures> {
   const cached = figuresCache.get(file);
   if (cached?.key === key) return cached.figures;
   const figures: Figures = { last: {}, max: {} };
-  const text = await fs.readFile(file, "utf8").catch(() => "");
-  for (const line of text.split("\n")) {
-    if (!line.trim()) continue;
-    let row: Record<string, unknown>;
-    try {
-      row = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      continue;
-    }
-    for (const [k, v] of Object.entries(row ?? {})) {
+  for (const row of parseMetricRows(await fs.readFile(file, "utf8").catch(() => ""))) {
+    for (const [k, v] of Object.entries(row)) {
       if (typeof v !== "number" || !Number.isFinite(v)) continue;
       figures.last[k] = v;
       if (!(figures.max[k] >= v)) figures.max[k] = v;

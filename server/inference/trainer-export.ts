@@ -12,6 +12,7 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import type { RunOutcome } from "../../common/protocol.js";
 import { finetuneDefaults, MB, pretrainDefaults } from "../../common/settings.js";
+import { parseMetricRows } from "../../common/webview.js";
 import { readConfig, type BertConfig } from "../model/config.js";
 import { headFromArchitectures, type Head } from "../model/heads.js";
 import { BatchStream, splitHeldOut, TOKENS_PER_SHARD, trainingData, type PretrainRecipe } from "../pretraining/pretrain.js";
@@ -443,16 +444,9 @@ function fullRecipe(r: Run, plan: Plan, rows: { train: number; held: number; epo
 
 /** The run's last metrics.jsonl row with a training loss: its step, loss and learning rate. */
 async function localFigures(dir: string): Promise<TrainerRecipe["local"]> {
-  const text = await fs.readFile(path.join(dir, "metrics.jsonl"), "utf8").catch(() => "");
-  for (const line of text.trim().split("\n").reverse()) {
-    try {
-      const row = JSON.parse(line) as { step?: number; loss?: number; lr?: number };
-      if (typeof row.step === "number" && typeof row.loss === "number" && typeof row.lr === "number") return { step: row.step, loss: row.loss, lr: row.lr };
-    } catch {
-      // a line cut short
-    }
-  }
-  return undefined;
+  const rows = parseMetricRows(await fs.readFile(path.join(dir, "metrics.jsonl"), "utf8").catch(() => ""));
+  const row = rows.reverse().find((r) => typeof r.loss === "number" && typeof r.lr === "number");
+  return row && { step: row.step, loss: row.loss, lr: row.lr };
 }
 
 /** A JSON Lines file written in chunks of about a megabyte. */

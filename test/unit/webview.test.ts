@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { appendRow, groupRuns, logRange, PALETTE_SIZE, planGroup, runColours, runKind, runSummary, type MetricRow } from "../../common/webview.js";
+import { appendRow, groupRuns, parseMetricRows, logRange, PALETTE_SIZE, planGroup, runColours, runKind, runSummary, type MetricRow } from "../../common/webview.js";
 
 test("a resumed run's rows replace the ones from its checkpoint's step on; new steps are appended", () => {
   const rows: MetricRow[] = [10, 20, 30, 40].map((step) => ({ step, loss: 5 - step / 10 }));
@@ -135,4 +135,12 @@ test("the legend's line for a run: latest step, loss and main figure", () => {
   assert.deepEqual(qa.metric, { label: "F1", value: 0.8 });
   assert.equal(runSummary(finetuneRows(84)).metric?.label, "accuracy");
   assert.equal(runSummary([{ step: 3, loss: 1 }]).metric, undefined);
+});
+
+test("metrics.jsonl reads as its rows in order; a line cut short while written, or without a step, is left out", () => {
+  const text = '{"step":10,"loss":2.5}\n\n{"step":20,"loss":2.1,"eval_accuracy":0.7}\n{"loss":1}\n{"step":30,"lo';
+  assert.deepEqual(parseMetricRows(text), [
+    { step: 10, loss: 2.5 },
+    { step: 20, loss: 2.1, eval_accuracy: 0.7 },
+  ]);
 });
