@@ -118,9 +118,7 @@ async function continuableModel(ext: Extension): Promise<string | undefined> {
   await ext.ready();
   const { model } = await ext.client.sendRequest(P.Status);
   if (!model) return undefined;
-  // ListModels reads the models of a folder: the selected one is among its parent's.
-  const models = await ext.client.sendRequest(P.ListModels, { folders: [path.dirname(model)] }).catch(() => []);
-  const info = models.find((m) => path.resolve(m.dir) === path.resolve(model));
+  const info = await ext.modelInfo(model);
   return info && !info.task && CONTINUABLE.includes(info.architecture) ? model : undefined;
 }
 
@@ -570,7 +568,7 @@ async function exportModel(ext: Extension, format?: P.ExportParams["format"], de
   let corpus: string | undefined;
   let taskData: string | undefined;
   if (format === "trainer") {
-    const fineTuned = (await ext.client.sendRequest(P.ListModels, { folders: [path.dirname(model)] })).find((m) => path.resolve(m.dir) === path.resolve(model))?.task;
+    const fineTuned = (await ext.modelInfo(model))?.task;
     if (fineTuned) {
       taskData = data ?? (await vscode.window.showOpenDialog({ canSelectFiles: true, canSelectFolders: false, canSelectMany: false, title: `The labelled file ${name} was fine-tuned on: its rows become the trainer folder's data`, openLabel: "Use its rows", defaultUri: folder?.uri }))?.[0]?.fsPath;
       if (!taskData) return undefined;

@@ -25,6 +25,8 @@ export interface Extension {
   onMetrics: vscode.Event<P.MetricsEvent>;
   /** After the server's state was read again (a job ended, a model was selected, the server restarted). */
   onStatus: vscode.Event<P.StatusResult>;
+  /** What the server says of the model folder `dir` (architecture, task); undefined when it lists none there. */
+  modelInfo(dir: string): Promise<P.ModelInfo | undefined>;
 }
 
 /** The workspace-state key of the selected models. */
@@ -77,7 +79,13 @@ export function createExtension(context: vscode.ExtensionContext): Extension {
       await client.sendRequest(P.SelectModel, { dir }).catch((e: Error) => output.appendLine(`the model selected before (${dir}) cannot be selected again: ${e.message}`));
     }
   };
-  const ext: Extension = { client, output, status, refreshStatus, context, progress, ready, onMetrics: metrics.event, onStatus: statusRead.event };
+  const modelInfo = async (dir: string) => {
+    await ready();
+    // ListModels reads the models of a folder: `dir` is among its parent's.
+    const models = await client.sendRequest(P.ListModels, { folders: [path.dirname(dir)] }).catch((): P.ModelInfo[] => []);
+    return models.find((m) => path.resolve(m.dir) === path.resolve(dir));
+  };
+  const ext: Extension = { client, output, status, refreshStatus, context, progress, ready, onMetrics: metrics.event, onStatus: statusRead.event, modelInfo };
   client.onNotification(P.Message, ({ text }) => output.appendLine(text));
   client.onNotification(P.Metrics, (e) => {
     progress.add(e);

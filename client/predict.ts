@@ -3,7 +3,6 @@
 // reads the selection's first line and asks for the second text when there is no second line; named
 // entities are underlined with their types in hovers; question answering asks a question about the
 // selection and highlights the answer. The marks go when the document changes.
-import * as path from "node:path";
 import * as vscode from "vscode";
 import * as P from "../common/protocol.js";
 import type { Extension } from "./context.js";
@@ -43,7 +42,7 @@ export function registerPredict(ext: Extension): void {
       return undefined;
     }
     const params: P.PredictParams = { text };
-    const task = await taskOf(ext, taskModel);
+    const task = (await ext.modelInfo(taskModel))?.task;
     if (task === "qa") {
       params.question = opts.question ?? (await vscode.window.showInputBox({ prompt: "Question about the selected text", placeHolder: "Who founded the city?" }));
       if (!params.question) return undefined;
@@ -103,10 +102,4 @@ export function registerPredict(ext: Extension): void {
       for (const editor of [...marked]) if (editor.document === e.document && e.contentChanges.length) clear(editor);
     }),
   );
-}
-
-/** The task of a fine-tuned model folder, as the server lists it. */
-async function taskOf(ext: Extension, dir: string): Promise<string | undefined> {
-  const models = await ext.client.sendRequest(P.ListModels, { folders: [path.dirname(dir)] }).catch((): P.ModelInfo[] => []);
-  return models.find((m) => path.resolve(m.dir) === path.resolve(dir))?.task;
 }
