@@ -16,8 +16,11 @@ Usage:
       --intermediate I --vocab V] [--batch B] [--seq T] [--steps N] [--warmup W]
       [--device D] [--threads N] [--json]
       Full MLM+NSP training steps (forward, backward, clipping, AdamW) on random tokens.
-  bert-studio bench fill-mask --model DIR [--runs 20] [--device D] [--fusion none|attention|all] [--no-first-answer] [--json]
+  bert-studio bench fill-mask --model DIR [--runs 20] [--device D] [--fusion none|attention|all] [--int8 [--text FILE]]
+      [--no-first-answer] [--json]
       Latency of one fill-mask call on a ~20-token sentence: p50/p90 ms; the first answer of fresh processes.
+      --int8: the int8 session's beside the fp32 one's, and with --text (held-out text) both sessions'
+      masked-token accuracy and their top-1 agreement on it.
 
   bert-studio tokenize --vocab FILE [--cased] --jsonl
       Reads JSON lines {"text", "text_pair"?, "max_length"?} on stdin and writes
@@ -42,8 +45,8 @@ Usage:
       --schedule ${D.schedule} --mask-rate ${D.maskRate} --dropout ${D.dropout} --init-std ${D.initStd} --position-init ${D.positionInit} --beta2 ${D.beta2} ${D.nsp ? "--nsp" : "--no-nsp"},
       --warmup ${Math.round(D.warmupFraction * 100)}% of the steps, --eval-every and --checkpoint-every a tenth of the steps
       (at least ${D.evalEvery(0)}, at most ${D.evalEvery(Infinity)}), --seed ${D.seed}, --max-file-mb ${D.maxFileMb}; metrics every ${D.logEvery} steps.
-  bert-studio fill-mask --model RUN "text with [MASK]" [--top-k ${fillMaskDefaults.topK}] [--json]
-      Ranked tokens with probabilities for each [MASK].
+  bert-studio fill-mask --model RUN "text with [MASK]" [--top-k ${fillMaskDefaults.topK}] [--int8] [--json]
+      Ranked tokens with probabilities for each [MASK]. --int8: int8 weights in the dense layers.
 ${FINETUNE_HELP}${MODELS_HELP}
 Options:
   --device cpu|webgpu|cuda|auto   execution provider (default ${settingDefault("device")}; falls back to CPU with a message)
@@ -70,15 +73,30 @@ async function parity(args: string[]): Promise<number> {
 async function bench(args: string[]): Promise<number> {
   const [what, ...rest] = args;
   if (what === "fill-mask") {
-    const options = { model: { type: "string" }, runs: { type: "string" }, device: { type: "string" }, json: { type: "boolean" }, fusion: { type: "string" }, "no-first-answer": { type: "boolean" } } as const;
+    const options = {
+      model: { type: "string" },
+      runs: { type: "string" },
+      device: { type: "string" },
+      json: { type: "boolean" },
+      fusion: { type: "string" },
+      int8: { type: "boolean" },
+      text: { type: "string" },
+      "no-first-answer": { type: "boolean" },
+    } as const;
     const { values } = parseArgs({ args: rest, options });
     if (!values.model) throw new UsageError("bench fill-mask needs --model DIR");
     const { benchFillMask } = await import("../dev/bench.js");
     if (values.fusion !== undefined && !["none", "attention", "all"].includes(values.fusion)) throw new UsageError(`--fusion must be none, attention or all, got ${values.fusion}`);
     const fusion = values.fusion as "none" | "attention" | "all" | undefined;
-    const r = await benchFillMask(values.model, positiveInt("runs", values.runs, 20), device(values.device), { fusion, firstAnswer: !values["no-first-answer"] });
+    if (values.text !== undefined && !values.int8) throw new UsageError("--text is the int8 accuracy check's text: give it with --int8");
+    const r = await benchFillMask(values.model, positiveInt("runs", values.runs, 20), device(values.device), { fusion, int8: values.int8, text: values.text, firstAnswer: !values["no-first-answer"] });
     const first = r.first_answer_ms === undefined ? "" : `; first answer in a fresh process ${r.first_answer_ms.toFixed(0)} ms, from the session cache ${r.first_answer_cached_ms!.toFixed(0)} ms`;
-    process.stdout.write(values.json ? JSON.stringify(r) + "\n" : `fill-mask ${r.tokens} tokens (fusion ${r.fusion}): p50 ${r.p50_ms.toFixed(1)} ms, p90 ${r.p90_ms.toFixed(1)} ms (load ${r.load_ms.toFixed(0)} ms${first})\n`);
+    const kind = r.int8 ? `int8, fusion ${r.fusion}` : `fusion ${r.fusion}`;
+    const fp32 = r.fp32_p50_ms === undefined ? "" : `; fp32 in alternate blocks: p50 ${r.fp32_p50_ms.toFixed(1)} ms, p90 ${r.fp32_p90_ms!.toFixed(1)} ms`;
+    const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+    const a = r.accuracy;
+    const acc = a ? `\n  on ${a.masked_tokens} masked tokens of ${a.text}: accuracy fp32 ${pct(a.fp32_acc)}, int8 ${pct(a.int8_acc)}; top-1 agreement ${pct(a.top1_agreement)}` : "";
+    process.stdout.write(values.json ? JSON.stringify(r) + "\n" : `fill-mask ${r.tokens} tokens (${kind}): p50 ${r.p50_ms.toFixed(1)} ms, p90 ${r.p90_ms.toFixed(1)} ms${fp32} (load ${r.load_ms.toFixed(0)} ms${first})${acc}\n`);
     return 0;
   }
   if (what !== "train") throw new UsageError(`unknown benchmark ${what ?? "(none)"}; try: bench train, bench fill-mask`);
@@ -293,11 +311,12 @@ function positionInit(v: string | undefined): "normal" | "sinusoidal" | undefine
 }
 
 async function fillMaskCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { model: { type: "string" }, "top-k": { type: "string" }, json: { type: "boolean" }, device: { type: "string" } } });
+  const options = { model: { type: "string" }, "top-k": { type: "string" }, json: { type: "boolean" }, device: { type: "string" }, int8: { type: "boolean" } } as const;
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options });
   if (!values.model) throw new UsageError("fill-mask needs --model DIR");
   if (positionals.length === 0) throw new UsageError('fill-mask needs a text with [MASK], e.g. "the [MASK] of france"');
   const { FillMaskPipeline } = await import("../inference/fill-mask.js");
-  const fm = await FillMaskPipeline.load(values.model, device(values.device));
+  const fm = await FillMaskPipeline.load(values.model, device(values.device), { int8: values.int8 });
   const k = positiveInt("top-k", values["top-k"], fillMaskDefaults.topK);
   for (const text of positionals) {
     const preds = await fm.predict(text, k);

@@ -10,10 +10,11 @@ export const MODELS_HELP = `  bert-studio import DIR --out RUN
       Checks the HF BERT folder DIR by loading it (config.json, tokenizer, sizes, every tensor of its
       architecture) and copies its model files into RUN (an HF Trainer's output/ or checkpoint-N too).
       Refused when RUN holds a model or a run.
-  bert-studio export RUN --format hf|onnx|trainer --out DIR [--corpus CORPUS] [--task-data FILE]
+  bert-studio export RUN --format hf|onnx|trainer --out DIR [--int8] [--corpus CORPUS] [--task-data FILE]
       hf: the model's HF files; onnx: model.onnx (the eval-mode graph of its head, the masked LM for a
-      pretrained model, weights inside) plus config.json and the tokenizer files. Refused into the model
-      itself and over another model or run.
+      pretrained model, weights inside) plus config.json and the tokenizer files; with --int8 its dense
+      layers' weights are int8 (ONNX Runtime's DynamicQuantizeMatMul: for ONNX Runtime only). Refused into
+      the model itself and over another model or run.
       trainer: a new folder DIR in which Hugging Face's Trainer continues the run (python DIR/train.py,
       torchrun --nproc_per_node N DIR/train.py, accelerate launch): model/, the Adam moments, data/
       (train.jsonl and held_out.jsonl, made by the pretraining pipeline from CORPUS, default the run's
@@ -41,18 +42,19 @@ export async function importCommand(args: string[]): Promise<number> {
 }
 
 export async function exportCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { format: { type: "string" }, out: { type: "string" }, corpus: { type: "string" }, "task-data": { type: "string" } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { format: { type: "string" }, out: { type: "string" }, corpus: { type: "string" }, "task-data": { type: "string" }, int8: { type: "boolean" } } });
   if (positionals.length !== 1) throw new UsageError("export needs one model folder (a run or an HF folder)");
   if (!values.out) throw new UsageError("export needs --out DIR (the folder to write into)");
   const { ALL_EXPORT_FORMATS, exportAs } = await import("../inference/trainer-export.js");
   const format = values.format as AnyExportFormat | undefined;
   if (!format || !ALL_EXPORT_FORMATS.includes(format)) throw new UsageError(`export needs --format ${ALL_EXPORT_FORMATS.slice(0, -1).join(", ")} or ${ALL_EXPORT_FORMATS.at(-1)}, got ${values.format ?? "none"}`);
   if (format !== "trainer" && (values.corpus || values["task-data"])) throw new UsageError("--corpus and --task-data are for --format trainer");
+  if (values.int8 && format !== "onnx") throw new UsageError("--int8 is for --format onnx");
   const model = positionals[0];
   if (path.resolve(values.out) === path.resolve(model)) throw new Error(`cannot export into ${values.out}: it is the model itself; choose another --out (nothing was written)`);
   if (format !== "trainer") await requireFree("export", values.out); // a trainer folder is a new one: exportTrainer refuses any other
   const say = (m: string) => process.stderr.write(`${m}\n`);
-  const { files } = await exportAs(model, format, values.out, { corpus: values.corpus, taskData: values["task-data"], onMessage: say });
+  const { files } = await exportAs(model, format, values.out, { corpus: values.corpus, taskData: values["task-data"], int8: values.int8, onMessage: say });
   for (const file of files) process.stdout.write(`${file}\n`);
   if (format === "trainer") say(`next: python ${path.join(values.out, "train.py")}, or torchrun --nproc_per_node N ${path.join(values.out, "train.py")} (its README.md says more)`);
   return 0;

@@ -19,14 +19,16 @@ export const FINETUNE_HELP = `  bert-studio finetune TASK --train FILE [--eval F
       (accuracy; SQuAD F1; entity F1) on --eval; without it, on a seeded ${Math.round(D.evalSplit * 100)}% of --train held out
       (--eval-split F, in [0, 1); 0 trains on every example and reports no score). Prints the best score and,
       for classify, pair and choice, the majority class's.
-  bert-studio evaluate --model RUN --data FILE [--json]
-      The task's metrics on a labelled file (RUN/best when there is one).
+  bert-studio evaluate --model RUN --data FILE [--int8] [--json]
+      The task's metrics on a labelled file (RUN/best when there is one). --int8: with int8 weights in the
+      dense layers, as predict --int8 runs it.
   bert-studio evaluate --model RUN --text FILE|DIR [--seq 128] [--batch 32] [--seed 42] [--max-sequences 2048] [--json]
       A pretrained model (BertForPreTraining, BertForMaskedLM) on any text: masked-token top-1 and top-5
       accuracy, perplexity and NSP accuracy. Pairs as for training, 15% of the tokens predicted, every one
       replaced by [MASK] (no kept tokens: they would be free answers); pairs and masks from --seed.
-  bert-studio predict --model RUN (FILE | TEXT) [--pair TEXT] [--question TEXT] [--json]
+  bert-studio predict --model RUN (FILE | TEXT) [--pair TEXT] [--question TEXT] [--int8] [--json]
       Label + probabilities; QA answer + score + span (code-point offsets); NER entities with offsets.
+      --int8: int8 weights in the dense layers (faster on most CPUs; evaluate --int8 says what it costs).
 `;
 
 function columns(values: { "text-column"?: string; "pair-column"?: string; "label-column"?: string; "no-header"?: boolean }): TableColumns {
@@ -151,8 +153,9 @@ export function scoreLines(score: FinetuneScore | undefined): string[] {
 
 export async function evaluateCommand(args: string[]): Promise<number> {
   const textOptions = { text: { type: "string" }, seq: { type: "string" }, batch: { type: "string" }, seed: { type: "string" }, "max-sequences": { type: "string" } } as const;
-  const { values } = parseArgs({ args, options: { model: { type: "string" }, data: { type: "string" }, json: { type: "boolean" }, device: { type: "string" }, ...COLUMN_OPTIONS, ...textOptions } });
+  const { values } = parseArgs({ args, options: { model: { type: "string" }, data: { type: "string" }, json: { type: "boolean" }, device: { type: "string" }, int8: { type: "boolean" }, ...COLUMN_OPTIONS, ...textOptions } });
   if (!values.model) throw new UsageError("evaluate needs --model RUN");
+  if (values.int8 && values.text) throw new UsageError("--int8 is for evaluate --data (bench fill-mask --int8 --text compares a language model's int8 and fp32 predictions)");
   if (values.data && values.text) throw new UsageError("give --data FILE (a labelled file, for a fine-tuned model) or --text FILE|DIR (for a pretrained model), not both");
   if (values.text) {
     const { evaluateOnText } = await import("../pretraining/mlm-eval.js");
@@ -170,7 +173,7 @@ export async function evaluateCommand(args: string[]): Promise<number> {
   }
   if (!values.data) throw new UsageError("evaluate needs --data FILE (labelled) or --text FILE|DIR");
   const { TaskModel } = await import("../inference/task-model.js");
-  const model = await TaskModel.load(values.model, device(values.device));
+  const model = await TaskModel.load(values.model, device(values.device), { int8: values.int8 });
   let bad = 0;
   const result = await model.evaluate(values.data, { columns: columns(values), onBadRow: (m) => (++bad <= 10 ? say(m) : undefined) });
   if (bad) result.skipped_rows = bad;
@@ -184,12 +187,12 @@ export async function predictCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { model: { type: "string" }, pair: { type: "string" }, question: { type: "string" }, json: { type: "boolean" }, device: { type: "string" }, ...COLUMN_OPTIONS },
+    options: { model: { type: "string" }, pair: { type: "string" }, question: { type: "string" }, json: { type: "boolean" }, device: { type: "string" }, int8: { type: "boolean" }, ...COLUMN_OPTIONS },
   });
   if (!values.model) throw new UsageError("predict needs --model RUN");
   if (positionals.length !== 1) throw new UsageError("predict needs one FILE or TEXT");
   const { TaskModel } = await import("../inference/task-model.js");
-  const model = await TaskModel.load(values.model, device(values.device));
+  const model = await TaskModel.load(values.model, device(values.device), { int8: values.int8 });
   const input = positionals[0];
   const isFile = await fs.stat(input).then((s) => s.isFile(), () => false);
   const examples = isFile ? await model.readFile(input, { labelled: false, columns: columns(values), onBadRow: say }) : model.fromText(input, { pair: values.pair, question: values.question });

@@ -12,7 +12,8 @@ import { Optimizer } from "../training/optimizer.js";
 import { Rng } from "../util/rng.js";
 import { inputFeeds } from "../model/heads.js";
 import type { Fusion } from "../model/bert.js";
-import { SESSION_FUSION } from "../inference/inference-graph.js";
+import { sessionFusion } from "../inference/inference-graph.js";
+import { int8Accuracy, type Int8Accuracy } from "./int8-accuracy.js";
 import { pretrainingOptions } from "../pretraining/pretraining-data.js";
 
 export interface BenchTrainOptions {
@@ -145,6 +146,8 @@ export interface BenchFillMaskResult {
   runs: number;
   /** Which of ONNX Runtime's fused ops the graph of the latencies has ("none": the plain graph). */
   fusion: Fusion;
+  /** Whether the latencies are the int8 session's (quantize.ts); then the fp32 session's, measured in alternate blocks, are fp32_*. */
+  int8: boolean;
   p50_ms: number;
   p90_ms: number;
   mean_ms: number;
@@ -158,6 +161,10 @@ export interface BenchFillMaskResult {
   first_answer_ms?: number;
   first_answer_caching_ms?: number;
   first_answer_cached_ms?: number;
+  fp32_p50_ms?: number;
+  fp32_p90_ms?: number;
+  /** With int8 and a text: fp32 against int8 on the text's masked tokens. */
+  accuracy?: Int8Accuracy;
 }
 
 const SENTENCE = "The capital of France is [MASK], and the city is famous for its museums and its food.";
@@ -165,39 +172,61 @@ const SENTENCE = "The capital of France is [MASK], and the city is famous for it
 /**
  * Latency of one fill-mask call (tokenize, forward, top-k) on a ~20-token sentence, after warm-up; and
  * with `firstAnswer`, the first answer of fresh processes (the `cli` command: this process's own entry).
+ * With `int8`, the int8 session's latencies beside the fp32 session's (blocks of calls alternating, so
+ * both see the same machine), and with `text` the two sessions' predictions on its masked tokens (int8-accuracy.ts).
  */
 export async function benchFillMask(
   model: string,
   runs: number,
   device: Device,
-  o: { fusion?: Fusion; firstAnswer?: boolean; cli?: string[] } = {},
+  o: { fusion?: Fusion; int8?: boolean; text?: string; firstAnswer?: boolean; cli?: string[] } = {},
 ): Promise<BenchFillMaskResult> {
   const { FillMaskPipeline } = await import("../inference/fill-mask.js");
-  const fusion = o.fusion ?? SESSION_FUSION;
+  const int8 = o.int8 === true;
+  const fusion = sessionFusion({ fusion: o.fusion, int8 });
   const t0 = performance.now();
-  const fm = await FillMaskPipeline.load(model, device, { fusion, cache: false });
+  const fm = await FillMaskPipeline.load(model, device, { fusion, int8, cache: false });
   const loadMs = performance.now() - t0;
+  const fp32 = int8 ? await FillMaskPipeline.load(model, device, { cache: false }) : undefined;
   const tokens = (await fm.tokenizer.encode(SENTENCE)).ids.length;
-  for (let i = 0; i < 3; i++) await fm.predict(SENTENCE);
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t = performance.now();
-    await fm.predict(SENTENCE);
-    times.push(performance.now() - t);
+  // Blocks of calls, each after 3 calls of warm-up: calls alternating call by call would each meet the
+  // other session's threads still spinning (ORT's default), which doubled BERT-Base's fp32 latency.
+  const pipes = fp32 ? [fm, fp32] : [fm];
+  const blocks = pipes.length === 1 ? [0] : [0, 1, 0, 1];
+  const times = pipes.map(() => [] as number[]);
+  for (const [b, j] of blocks.entries()) {
+    for (let i = 0; i < 3; i++) await pipes[j].predict(SENTENCE);
+    const n = Math.floor((runs * (b + 1) * pipes.length) / blocks.length) - Math.floor((runs * b * pipes.length) / blocks.length);
+    for (let i = 0; i < n; i++) {
+      const t = performance.now();
+      await pipes[j].predict(SENTENCE);
+      times[j].push(performance.now() - t);
+    }
+  }
+  const stats = (xs: number[]) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+    return { p50: q(0.5), p90: q(0.9), mean: xs.reduce((a, b) => a + b, 0) / xs.length };
+  };
+  const s = stats(times[0]);
+  const result: BenchFillMaskResult = { model, tokens, runs, fusion, int8, p50_ms: s.p50, p90_ms: s.p90, mean_ms: s.mean, load_ms: loadMs };
+  if (fp32) {
+    const f = stats(times[1]);
+    Object.assign(result, { fp32_p50_ms: f.p50, fp32_p90_ms: f.p90 });
+    if (o.text) result.accuracy = await int8Accuracy(fp32, fm, o.text);
+    await fp32.release();
   }
   await fm.release();
-  times.sort((a, b) => a - b);
-  const q = (p: number) => times[Math.min(times.length - 1, Math.floor(p * times.length))];
-  const result: BenchFillMaskResult = { model, tokens, runs, fusion, p50_ms: q(0.5), p90_ms: q(0.9), mean_ms: times.reduce((a, b) => a + b, 0) / runs, load_ms: loadMs };
-  if (o.firstAnswer !== false) Object.assign(result, await firstAnswers(model, device, o.cli ?? [...process.execArgv, process.argv[1]]));
+  const flags = int8 ? ["--int8"] : [];
+  if (o.firstAnswer !== false) Object.assign(result, await firstAnswers(model, device, o.cli ?? [...process.execArgv, process.argv[1]], flags));
   return result;
 }
 
 /** Three fresh processes in a row answering one fill-mask, with a session cache of their own (empty at first). */
-async function firstAnswers(model: string, device: Device, cli: string[]): Promise<Pick<BenchFillMaskResult, "first_answer_ms" | "first_answer_caching_ms" | "first_answer_cached_ms">> {
+async function firstAnswers(model: string, device: Device, cli: string[], flags: string[]): Promise<Pick<BenchFillMaskResult, "first_answer_ms" | "first_answer_caching_ms" | "first_answer_cached_ms">> {
   const cache = await mkdtemp(path.join(os.tmpdir(), "bert-studio-bench-"));
   try {
-    const once = () => firstAnswerMs([...cli, "fill-mask", "--model", model, "--device", device, "--json", SENTENCE], { ...process.env, BERT_STUDIO_CACHE: cache });
+    const once = () => firstAnswerMs([...cli, "fill-mask", "--model", model, "--device", device, ...flags, "--json", SENTENCE], { ...process.env, BERT_STUDIO_CACHE: cache });
     return { first_answer_ms: await once(), first_answer_caching_ms: await once(), first_answer_cached_ms: await once() };
   } finally {
     await rm(cache, { recursive: true, force: true });

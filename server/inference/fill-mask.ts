@@ -54,7 +54,7 @@ export class FillMaskPipeline {
    * `fusion`: which of ONNX Runtime's fused ops the graph has (inference-graph.ts; "none" is the plain-op
    * graph); `cache: false` neither reads nor writes the session cache (session-cache.ts).
    */
-  static async load(dir: string, device: Device = "cpu", o: { fusion?: Fusion; cache?: boolean } = {}): Promise<FillMaskPipeline> {
+  static async load(dir: string, device: Device = "cpu", o: { fusion?: Fusion; int8?: boolean; cache?: boolean } = {}): Promise<FillMaskPipeline> {
     const { cfg, tokenizer } = await openModelFolder(dir, BertTokenizer.fromDir);
     const { session } = await loadInferenceSession(dir, cfg, "masked_lm", { outputs: ["prediction_logits"], device, ...o });
     return new FillMaskPipeline(session, tokenizer, cfg.maxPositionEmbeddings);

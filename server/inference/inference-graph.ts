@@ -1,13 +1,14 @@
 // Eval-mode inference graphs: the same builder as training, dropout off, no labels, and the parameters
 // embedded as initializers so ONNX Runtime can constant-fold and pre-pack the weights.
 import type * as ort from "onnxruntime-node";
-import type { Fusion } from "../model/bert.js";
+import type { Fusion, Int8ParamFactory } from "../model/bert.js";
 import type { BertConfig } from "../model/config.js";
 import { Graph, type Value } from "../model/graph.js";
 import { buildHead, type Dims, type Head } from "../model/heads.js";
 import type { ParamStore } from "../model/params.js";
 import { createSession } from "../model/session.js";
 import type { Device } from "../../common/settings.js";
+import { quantizeLinearWeight } from "./quantize.js";
 
 export interface InferenceGraphOptions {
   /** Head outputs to expose; default: the head's outputs (logits, prediction_logits, ...). */
@@ -19,21 +20,46 @@ export interface InferenceGraphOptions {
    * (`export --format onnx`'s portable model.onnx) to "none", the plain ops of the training graphs.
    */
   fusion?: Fusion;
+  /** int8 weights in the dense layers (quantize.ts; model/bert.ts's BuildContext.int8). */
+  int8?: boolean;
 }
 
 /** The fusion of the sessions made here unless asked otherwise. */
 export const SESSION_FUSION: Fusion = "attention";
 
+/**
+ * The fusion of a session with int8 weights unless asked otherwise: "none", whose attention projections
+ * are int8 too (ORT's float Attention op would keep a quarter of the encoder's multiply-adds in float).
+ */
+export const INT8_SESSION_FUSION: Fusion = "none";
+
+/** The fusion a session is built with: `opts.fusion`, else the default for its weights. */
+export const sessionFusion = (opts: InferenceGraphOptions): Fusion => opts.fusion ?? (opts.int8 ? INT8_SESSION_FUSION : SESSION_FUSION);
+
 const HIDDEN_STATES = ["last_hidden_state", "embedding_output", "pooler_output", "mlm_predictions", "nsp_predictions"];
 
 export function buildInferenceGraph(cfg: BertConfig, task: Head, params: ParamStore, opts: InferenceGraphOptions = {}): Uint8Array {
-  return inferenceGraph(cfg, task, opts, (name, shape) => {
+  const floats = (name: string, shape: number[]) => {
     const spec = params.byName.get(name);
     if (!spec) throw new Error(`the model has no parameter ${name}`);
     if (spec.shape.join() !== shape.join()) throw new Error(`parameter ${name} is [${spec.shape}], the graph needs [${shape}]`);
-    const view = params.view(name);
-    return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+    return params.view(name);
+  };
+  return inferenceGraph(cfg, task, opts, {
+    float: (name, shape) => bytesOf(floats(name, shape)),
+    int8: (name, out, inFeatures) => {
+      const q = quantizeLinearWeight(floats(name, [out, inFeatures]), out, inFeatures);
+      return { weight: bytesOf(q.weight), scale: bytesOf(q.scale) };
+    },
   });
+}
+
+const bytesOf = (a: Float32Array | Int8Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+/** Where an inference graph's initializers get their bytes: a parameter's floats, or its int8 form (quantize.ts). */
+interface ParamBytes {
+  float(name: string, shape: number[]): Uint8Array;
+  int8(name: string, outFeatures: number, inFeatures: number): { weight: Uint8Array; scale: Uint8Array };
 }
 
 /**
@@ -42,16 +68,23 @@ export function buildInferenceGraph(cfg: BertConfig, task: Head, params: ParamSt
  */
 export function inferenceGraphStructure(cfg: BertConfig, task: Head, opts: InferenceGraphOptions = {}): Uint8Array {
   const none = new Uint8Array(0);
-  return inferenceGraph(cfg, task, opts, () => none);
+  return inferenceGraph(cfg, task, opts, { float: () => none, int8: () => ({ weight: none, scale: none }) });
 }
 
-function inferenceGraph(cfg: BertConfig, task: Head, opts: InferenceGraphOptions, bytes: (name: string, shape: number[]) => Uint8Array): Uint8Array {
+function inferenceGraph(cfg: BertConfig, task: Head, opts: InferenceGraphOptions, bytes: ParamBytes): Uint8Array {
   const g = new Graph(`bert_${task}_inference`);
   // Initializers are created on first use; reuse the value when a parameter is used twice (tied decoder).
   const made = new Map<string, Value>();
-  const param = (name: string, shape: number[]) => made.get(name) ?? made.set(name, g.initializer(name, "float32", shape, bytes(name, shape))).get(name)!;
+  const param = (name: string, shape: number[]) => made.get(name) ?? made.set(name, g.initializer(name, "float32", shape, bytes.float(name, shape))).get(name)!;
+  const int8: Int8ParamFactory = (name, out, inFeatures) => {
+    const q = bytes.int8(name, out, inFeatures);
+    // [out, in] as stored; the Transpose to [in, out] is folded by ONNX Runtime when the session is made.
+    const weight = g.transpose(g.initializer(`${name}.int8`, "int8", [out, inFeatures], q.weight), [1, 0]);
+    return { weight, scale: g.initializer(`${name}.scale`, "float32", [out], q.scale) };
+  };
   const dims: Dims = { batch: "batch", seq: "seq", choices: "choices", predictions: "predictions", ...opts.dims };
-  const tg = buildHead({ g, cfg, param, training: false, fusion: opts.fusion ?? "none", dropoutSeed: 0 }, task, dims, false);
+  const ctx = { g, cfg, param, training: false, fusion: opts.fusion ?? "none", int8: opts.int8 ? int8 : undefined, dropoutSeed: 0 };
+  const tg = buildHead(ctx, task, dims, false);
   const names = opts.outputs ?? Object.keys(tg.outputs).filter((n) => !HIDDEN_STATES.includes(n));
   for (const name of names) {
     if (!tg.outputs[name]) throw new Error(`task ${task} has no output ${name}`);
@@ -66,6 +99,6 @@ export async function createInferenceSession(
   params: ParamStore,
   opts: InferenceGraphOptions & { device?: Device; saveOptimized?: string } = {},
 ): Promise<ort.InferenceSession> {
-  const model = buildInferenceGraph(cfg, task, params, { ...opts, fusion: opts.fusion ?? SESSION_FUSION });
+  const model = buildInferenceGraph(cfg, task, params, { ...opts, fusion: sessionFusion(opts) });
   return (await createSession(model, { device: opts.device, saveOptimized: opts.saveOptimized })).session;
 }

@@ -158,10 +158,12 @@ function exportHead(architectures: string[] | undefined): Head {
  * Writes `model`'s files into `dest` (created), overwriting those names there, and returns their paths.
  * hf: the HF files as they are; onnx: model.onnx, the eval-mode inference graph of the model's head (the
  * masked LM for a pretrained model) with the weights inside, loaded and checked as fill-mask loads a
- * model, plus config.json and the tokenizer files.
+ * model, plus config.json and the tokenizer files; with `int8`, its dense layers' weights int8 (ORT's
+ * DynamicQuantizeMatMul: the file then runs on ONNX Runtime only).
  */
-export async function exportModel(model: string, format: ExportFormat, dest: string): Promise<string[]> {
+export async function exportModel(model: string, format: ExportFormat, dest: string, o: { int8?: boolean } = {}): Promise<string[]> {
   await modelInfo(model);
+  if (o.int8 && format !== "onnx") throw new Error("int8 is an export --format onnx option");
   if (format === "hf") {
     await fs.mkdir(dest, { recursive: true });
     return copyFiles(model, dest, MODEL_FILES);
@@ -169,7 +171,7 @@ export async function exportModel(model: string, format: ExportFormat, dest: str
   const { cfg, head, params } = await loadModelFolder(model, { head: (c) => exportHead(c.architectures), tokenizer: BertTokenizer.fromDir });
   await fs.mkdir(dest, { recursive: true });
   const onnx = path.join(dest, "model.onnx");
-  await fs.writeFile(onnx, buildInferenceGraph(cfg, head, params));
+  await fs.writeFile(onnx, buildInferenceGraph(cfg, head, params, { int8: o.int8 }));
   return [onnx, ...(await copyFiles(model, dest, TOKENIZER_FILES))];
 }
 

@@ -20,7 +20,7 @@ import { createOptimizedSession } from "../model/session.js";
 import type { Device } from "../../common/settings.js";
 import { cacheCapBytes, cacheRoot, evictLeastRecent } from "../util/cache.js";
 import { writeFileAtomic } from "../util/fs.js";
-import { createInferenceSession, inferenceGraphStructure, SESSION_FUSION, type InferenceGraphOptions } from "./inference-graph.js";
+import { createInferenceSession, inferenceGraphStructure, sessionFusion, type InferenceGraphOptions } from "./inference-graph.js";
 
 /** `$BERT_STUDIO_CACHE/sessions`, else `$XDG_CACHE_HOME/bert-studio/sessions`, else `~/.cache/bert-studio/sessions`. */
 export function sessionCacheDir(): string {
@@ -95,7 +95,7 @@ async function sessionKey(dir: string, cfg: BertConfig, task: Head, opts: Infere
   const weights = { file, size: String(stat.size), mtime: String(stat.mtimeNs), ino: String(stat.ino), dev: String(stat.dev) };
   const where = { format: ENTRY_FORMAT, ort: ort.env.versions.node, cpu: os.cpus()[0]?.model, arch: process.arch, platform: process.platform };
   const h = createHash("sha256").update(JSON.stringify({ where, weights }));
-  h.update(inferenceGraphStructure(cfg, task, { outputs: opts.outputs, dims: opts.dims, fusion: opts.fusion ?? SESSION_FUSION })); // as createInferenceSession builds it
+  h.update(inferenceGraphStructure(cfg, task, { outputs: opts.outputs, dims: opts.dims, fusion: sessionFusion(opts), int8: opts.int8 })); // as createInferenceSession builds it
   return h.digest("hex").slice(0, 32);
 }
 

@@ -28,7 +28,8 @@ export class TaskModel {
     private readonly session: ort.InferenceSession,
   ) {}
 
-  static async load(dir: string, device: Device = "cpu"): Promise<TaskModel> {
+  /** `int8`: int8 weights in the dense layers (inference/quantize.ts). */
+  static async load(dir: string, device: Device = "cpu", o: { int8?: boolean } = {}): Promise<TaskModel> {
     const resolved = await resolveModelDir(dir);
     const taskOf = (cfg: BertConfig) => taskOfConfig(cfg, path.join(resolved, "config.json"));
     taskOf(await readConfig(resolved)); // a config that names no task is refused before its tokenizer is read
@@ -36,7 +37,7 @@ export class TaskModel {
     const task = taskOf(cfg);
     const spec = TASK_SPECS[task];
     const settings = { max_length: 128, ...(cfg.extra.bert_studio as Partial<TaskSettings> | undefined) };
-    const { session } = await loadInferenceSession(resolved, cfg, spec.head, { outputs: spec.outputs, device });
+    const { session } = await loadInferenceSession(resolved, cfg, spec.head, { outputs: spec.outputs, device, int8: o.int8 });
     return new TaskModel(resolved, task, labelsOfConfig(cfg), settings, tokenizer, session);
   }
 

@@ -128,9 +128,9 @@ export const ALL_EXPORT_FORMATS = [...EXPORT_FORMATS, "trainer"] as const;
 export type AnyExportFormat = (typeof ALL_EXPORT_FORMATS)[number];
 
 /** An export in any format: the paths written, and what the export had to say (a trainer folder's notes). */
-export async function exportAs(model: string, format: AnyExportFormat, dest: string, o: TrainerExportOptions = {}): Promise<{ files: string[]; notes: string[] }> {
+export async function exportAs(model: string, format: AnyExportFormat, dest: string, o: TrainerExportOptions & { int8?: boolean } = {}): Promise<{ files: string[]; notes: string[] }> {
   if (format === "trainer") return exportTrainer(model, dest, o);
-  return { files: await exportModel(model, format, dest), notes: [] };
+  return { files: await exportModel(model, format, dest, { int8: o.int8 }), notes: [] };
 }
 
 /**

@@ -19,6 +19,12 @@ export type Fusion = "none" | "attention" | "all";
 /** Returns the graph value of a parameter (a graph input while training, an initializer for inference). */
 export type ParamFactory = (name: string, shape: number[]) => Value;
 
+/**
+ * The int8 form of the nn.Linear weight `name` [out, in]: `weight` int8 [in, out] (transposed, for
+ * DynamicQuantizeMatMul) and `scale` float [out], one per output feature.
+ */
+export type Int8ParamFactory = (name: string, outFeatures: number, inFeatures: number) => { weight: Value; scale: Value };
+
 export interface BuildContext {
   readonly g: Graph;
   readonly cfg: BertConfig;
@@ -27,6 +33,12 @@ export interface BuildContext {
   readonly training: boolean;
   /** Eval graphs: which of ONNX Runtime's fused ops to build with (see Fusion); training graphs keep the plain ops. */
   readonly fusion?: Fusion;
+  /**
+   * Eval graphs: when given, the encoder's, pooler's and heads' dense layers multiply by int8 weights
+   * (DynamicQuantizeMatMul: the activations quantized per call); embeddings, LayerNorms, attention scores
+   * and the MLM decoder stay float.
+   */
+  readonly int8?: Int8ParamFactory;
   /** Each dropout node gets its own seed, mixed from this one and the node's index. */
   dropoutSeed: number;
   /** Dropout nodes built so far. */
@@ -67,17 +79,24 @@ export function mixSeed(base: number, index: number): number {
 
 /** y = x Wᵀ + b on rows x [n, in], with W stored [out, in] as in PyTorch's nn.Linear: one Gemm. */
 export function linear(ctx: BuildContext, x: Value, name: string, inFeatures: number, outFeatures: number): Value {
+  return dense(ctx, x, name, inFeatures, outFeatures, true);
+}
+
+/** x Wᵀ (+ b when `withBias`): a Gemm, or with ctx.int8 a DynamicQuantizeMatMul. */
+function dense(ctx: BuildContext, x: Value, name: string, inFeatures: number, outFeatures: number, withBias: boolean): Value {
+  const bias = () => (withBias ? ctx.param(`${name}.bias`, [outFeatures]) : null);
+  if (ctx.int8) {
+    const q = ctx.int8(`${name}.weight`, outFeatures, inFeatures);
+    return ctx.g.dynamicQuantizeMatMul(x, q.weight, q.scale, bias());
+  }
   const w = ctx.param(`${name}.weight`, [outFeatures, inFeatures]);
-  const b = ctx.param(`${name}.bias`, [outFeatures]);
-  return ctx.g.gemm(x, w, b, false, true);
+  return ctx.g.gemm(x, w, bias(), false, true);
 }
 
 /** GELU(x Wᵀ + b): the intermediate layer and the MLM transform; with fusion "all", one Gemm and a BiasGelu. */
 export function denseGelu(ctx: BuildContext, x: Value, name: string, inFeatures: number, outFeatures: number): Value {
   if (ctx.fusion !== "all") return ctx.g.gelu(linear(ctx, x, name, inFeatures, outFeatures));
-  const w = ctx.param(`${name}.weight`, [outFeatures, inFeatures]);
-  const b = ctx.param(`${name}.bias`, [outFeatures]);
-  return ctx.g.biasGelu(ctx.g.gemm(x, w, null, false, true), b);
+  return ctx.g.biasGelu(dense(ctx, x, name, inFeatures, outFeatures, false), ctx.param(`${name}.bias`, [outFeatures]));
 }
 
 /** LayerNorm(x Wᵀ + b + residual): the end of the attention block and of the feed-forward block ("all": SkipLayerNormalization). */
@@ -85,9 +104,8 @@ function denseAddNorm(ctx: BuildContext, x: Value, residual: Value, name: string
   const { g, cfg } = ctx;
   const h = cfg.hiddenSize;
   if (ctx.fusion !== "all") return layerNorm(ctx, g.add(dropout(ctx, linear(ctx, x, name, inFeatures, h), cfg.hiddenDropoutProb), residual), norm);
-  const w = ctx.param(`${name}.weight`, [h, inFeatures]);
-  const b = ctx.param(`${name}.bias`, [h]);
-  return g.skipLayerNorm(g.gemm(x, w, null, false, true), residual, ctx.param(`${norm}.weight`, [h]), ctx.param(`${norm}.bias`, [h]), b, cfg.layerNormEps);
+  const y = dense(ctx, x, name, inFeatures, h, false);
+  return g.skipLayerNorm(y, residual, ctx.param(`${norm}.weight`, [h]), ctx.param(`${norm}.bias`, [h]), ctx.param(`${name}.bias`, [h]), cfg.layerNormEps);
 }
 
 export function layerNorm(ctx: BuildContext, x: Value, name: string): Value {

@@ -2,7 +2,7 @@
 // (dimensions are numbers or symbolic names such as "batch"), which the autodiff rules rely on.
 import { DataType, encodeModel, type AttrValue, type NodeProto, type TensorProto } from "./onnx.js";
 
-export type DType = "float32" | "int64" | "int32" | "bool" | "uint8";
+export type DType = "float32" | "int64" | "int32" | "bool" | "uint8" | "int8";
 export type Dim = number | string;
 export type Shape = Dim[];
 
@@ -35,6 +35,7 @@ const DTYPE_CODE: Record<DType, DataType> = {
   int32: DataType.INT32,
   bool: DataType.BOOL,
   uint8: DataType.UINT8,
+  int8: DataType.INT8,
 };
 
 export class GraphError extends Error {}
@@ -455,6 +456,15 @@ export class Graph {
   /** LayerNorm(x + skip + bias) over the last axis (bias optional). */
   skipLayerNorm(x: Value, skip: Value, gamma: Value, beta: Value, bias: Value | null, eps: number): Value {
     return this.node("SkipLayerNormalization", bias ? [x, skip, gamma, beta, bias] : [x, skip, gamma, beta], { epsilon: { float: eps } }, [{ dtype: x.dtype, shape: x.shape }], CONTRIB)[0];
+  }
+
+  /**
+   * x · dequantize(b) (+ bias): x float [..., K] quantized to uint8 per call (its own range), b int8
+   * [K, N] with a scale per column (zero point 0), accumulated in int32 and rescaled to float.
+   */
+  dynamicQuantizeMatMul(x: Value, b: Value, bScale: Value, bias: Value | null): Value {
+    const inputs = bias ? [x, b, bScale, null, bias] : [x, b, bScale];
+    return this.node("DynamicQuantizeMatMul", inputs, {}, [{ dtype: "float32", shape: [...x.shape.slice(0, -1), b.shape[1]] }], CONTRIB)[0];
   }
 
   /** Exact (erf) GELU of x + bias, bias 1-D over the last axis. */

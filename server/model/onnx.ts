@@ -6,6 +6,7 @@ import { ProtoReader, ProtoWriter as Writer } from "../util/protobuf.js";
 export const enum DataType {
   FLOAT = 1,
   UINT8 = 2,
+  INT8 = 3,
   INT32 = 6,
   INT64 = 7,
   BOOL = 9,

@@ -1,14 +1,15 @@
 // Models in and out of the command line, as a user runs it (bin/bert-studio.js over the built bundle, which
-// npm test builds first): an HF-made folder imported and filling masks, exported as ONNX and run by ONNX
-// Runtime with the same predictions, and never written over a model or a run.
+// npm test builds first): an HF-made folder imported and filling masks, exported as ONNX (fp32 and int8)
+// and run by ONNX Runtime with the same predictions, and never written over a model or a run.
 import "./isolated-cache.js";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, test } from "node:test";
 import * as ort from "onnxruntime-node";
+import { opTypeCounts } from "../../server/model/onnx.js";
 import { BertTokenizer, SPECIAL_TOKENS } from "../../server/text/tokenizer.js";
 
 const cli = (...args: string[]) => spawnSync(process.execPath, ["bin/bert-studio.js", ...args], { encoding: "utf8" });
@@ -47,18 +48,21 @@ test("an HF-made folder is imported by loading it and copying its files; fill-ma
   assert.equal((JSON.parse(fill.stdout) as { masks: unknown[][] }).masks[0].length, 5);
 });
 
-test("export onnx writes a model.onnx that ONNX Runtime runs with the masked-LM predictions of fill-mask", async () => {
-  const out = path.join(tmp, "onnx");
-  const r = cli("export", imported, "--format", "onnx", "--out", out);
+/**
+ * Exports `imported` as ONNX into `out` (with `flags`) and checks that ONNX Runtime, given the exported
+ * folder alone (its tokenizer, its graph), gives the probabilities of every token that fill-mask (with the
+ * same flags) gives; returns the op types of the exported graph.
+ */
+async function exportMatchesFillMask(out: string, flags: string[]): Promise<Map<string, number>> {
+  const r = cli("export", imported, "--format", "onnx", "--out", out, ...flags);
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(readdirSync(out).sort(), ["config.json", "model.onnx", "vocab.txt"]);
 
   // fill-mask's probabilities of every token of the vocabulary (a random model's are close to uniform).
-  const fill = cli("fill-mask", "--model", imported, SENTENCE, "--json", "--top-k", String(VOCAB_SIZE));
+  const fill = cli("fill-mask", "--model", imported, SENTENCE, "--json", "--top-k", String(VOCAB_SIZE), ...flags);
   assert.equal(fill.status, 0, fill.stderr);
   const expected = (JSON.parse(fill.stdout) as { masks: { id: number; score: number }[][] }).masks[0];
 
-  // The exported folder alone: its tokenizer, its graph.
   const tok = await BertTokenizer.fromDir(out);
   const { ids, typeIds } = await tok.encode(SENTENCE);
   const i64 = (xs: number[], dims: number[]) => new ort.Tensor("int64", BigInt64Array.from(xs.map(BigInt)), dims);
@@ -78,6 +82,24 @@ test("export onnx writes a model.onnx that ONNX Runtime runs with the masked-LM 
   assert.equal(expected.length, scores.length);
   for (const { id, score } of expected) assert.ok(Math.abs(scores[id] - score) <= 1e-5 * score, `token ${id}: ${scores[id]} vs ${score}`);
   assert.equal(scores.indexOf(Math.max(...scores)), expected[0].id);
+  return opTypeCounts(readFileSync(path.join(out, "model.onnx")));
+}
+
+test("export onnx writes a model.onnx that ONNX Runtime runs with the masked-LM predictions of fill-mask", async () => {
+  const ops = await exportMatchesFillMask(path.join(tmp, "onnx"), []);
+  assert.ok(![...ops.keys()].some((op) => op.startsWith("com.microsoft.")), `${[...ops.keys()]}`);
+});
+
+test("export onnx --int8: int8 dense layers (DynamicQuantizeMatMul), a smaller file, the predictions of fill-mask --int8", async () => {
+  const ops = await exportMatchesFillMask(path.join(tmp, "onnx-int8"), ["--int8"]);
+  const layers = (JSON.parse(readFileSync(path.join(FIXTURE, "config.json"), "utf8")) as { num_hidden_layers: number }).num_hidden_layers;
+  assert.equal(ops.get("com.microsoft.DynamicQuantizeMatMul"), 6 * layers + 1); // and the MLM transform's
+  const size = (dir: string) => statSync(path.join(tmp, dir, "model.onnx")).size;
+  assert.ok(size("onnx-int8") < size("onnx"), `${size("onnx-int8")} vs ${size("onnx")}`);
+  const bad = cli("export", imported, "--format", "hf", "--int8", "--out", path.join(tmp, "hf-int8"));
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--int8 is for --format onnx/);
+  assert.ok(!existsSync(path.join(tmp, "hf-int8")));
 });
 
 test("export hf copies the model's files, which fill-mask loads", () => {
