@@ -81,6 +81,10 @@ export class Config {
   get inlineTopK() {
     return this.get("inline.topK");
   }
+  /** int8 weights in the models the server runs for the editor. */
+  get int8() {
+    return this.get("int8");
+  }
 }
 
 export const config = new Config();

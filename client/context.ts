@@ -8,6 +8,8 @@ import * as vscode from "vscode";
 import { LanguageClient, State, TransportKind, type LanguageClientOptions, type ServerOptions } from "vscode-languageclient/node";
 import { mallocEnv } from "../common/malloc.js";
 import * as P from "../common/protocol.js";
+import { SECTION } from "../common/settings.js";
+import { config } from "./config.js";
 import { ProgressView } from "./progress-view.js";
 import { StatusBar } from "./status-bar.js";
 
@@ -73,6 +75,7 @@ export function createExtension(context: vscode.ExtensionContext): Extension {
   };
   /** Selects the kept models in a server that has just started; one that is gone is dropped with a line in the log. */
   const restoreSelection = async () => {
+    await client.sendRequest(P.SetInference, { int8: config.int8 }).catch((e: Error) => output.appendLine(`bertStudio.int8 was not applied: ${e.message}`));
     const kept = context.workspaceState.get<Selection>(SELECTION);
     for (const dir of [kept?.model, kept?.taskModel]) {
       if (!dir) continue;
@@ -94,6 +97,12 @@ export function createExtension(context: vscode.ExtensionContext): Extension {
     metrics.fire(e);
   });
   context.subscriptions.push(output, status, client, progress.register(), metrics, statusRead);
+  context.subscriptions.push(
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (!e.affectsConfiguration(`${SECTION}.int8`) || client.state !== State.Running) return;
+      void client.sendRequest(P.SetInference, { int8: config.int8 }).catch((err: Error) => output.appendLine(`bertStudio.int8 was not applied: ${err.message}`));
+    }),
+  );
   // A (re)started server has no jobs and no selection: it gets the kept one, then the item shows it.
   context.subscriptions.push(
     client.onDidChangeState((e) => {

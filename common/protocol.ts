@@ -401,6 +401,8 @@ export const StopJob = new RequestType<{ job: string }, boolean, void>("bert/sto
 export const Status = new RequestType0<StatusResult, void>("bert/status");
 /** Reads only. */
 export const ListModels = new RequestType<{ folders: string[] }, ModelInfo[], void>("bert/listModels");
+/** How the server runs the models the editor uses: int8 weights or fp32 (the setting bertStudio.int8); the loaded ones are loaded again. */
+export const SetInference = new RequestType<{ int8: boolean }, void, void>("bert/setInference");
 /** Reads only. Selects a language model for fill-mask or a fine-tuned model for Predict (see SelectResult). */
 export const SelectModel = new RequestType<{ dir: string }, SelectResult, void>("bert/selectModel");
 /** Reads only: the runs and models of these runs folders, newest first. */

@@ -5,8 +5,9 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { fileURLToPath } from "node:url";
 
-const root = path.join(path.dirname(new URL(import.meta.url).pathname), "..");
+const root = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
 const dir = path.join(root, "test", "unit");
 const files = readdirSync(dir).filter((f) => f.endsWith(".test.ts")).sort().map((f) => path.join("test", "unit", f));
 const tmp = mkdtempSync(path.join(os.tmpdir(), "bert-studio-tests-"));

@@ -188,6 +188,11 @@ function modelCache<M extends { release(): Promise<void> }>(load: (dir: string) 
         if (--l.users === 0 && l.retired) release(l);
       }
     },
+    /** Forgets the model loaded (released once unused): the next request loads it again. */
+    reload(): void {
+      if (current) retire(current);
+      current = undefined;
+    },
     /** Forgets the model if it lies in `dir` (released once unused). */
     drop(dir: string): void {
       if (!current || !sameOrInside(current.dir, dir)) return;
@@ -197,10 +202,12 @@ function modelCache<M extends { release(): Promise<void> }>(load: (dir: string) 
   };
 }
 
+/** int8 weights in the models below (the editor's bertStudio.int8, given by SetInference). */
+let int8 = false;
 /** The selected language model's session: fill-mask and surprise. */
-const languageModels = modelCache((dir) => FillMaskPipeline.load(dir), async (dir) => path.join(dir, "model.safetensors"));
+const languageModels = modelCache((dir) => FillMaskPipeline.load(dir, "cpu", { int8 }), async (dir) => path.join(dir, "model.safetensors"));
 /** The fine-tuned model Predict last used. */
-const taskModels = modelCache((dir) => loadTaskModel(dir), async (dir) => path.join(await resolveModelDir(dir), "model.safetensors"));
+const taskModels = modelCache((dir) => loadTaskModel(dir, { int8 }), async (dir) => path.join(await resolveModelDir(dir), "model.safetensors"));
 
 /**
  * Loads a model just selected in the background, so that the first completion or Predict does not wait for
@@ -309,6 +316,18 @@ connection.onRequest(
       bytes += st.size;
     }
     return { files, bytes };
+  }),
+);
+
+connection.onRequest(
+  P.SetInference,
+  guard(async (p: { int8: boolean }) => {
+    if (p.int8 === int8) return;
+    int8 = p.int8;
+    languageModels.reload();
+    taskModels.reload();
+    if (selected) preload("model", selected);
+    if (selectedTask) preload("taskModel", selectedTask);
   }),
 );
 

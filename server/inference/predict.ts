@@ -17,7 +17,7 @@ export function utf16Offsets(text: string): number[] {
 }
 
 /** A fine-tuned model folder (or its run's best/) for Predict; a language model is refused, saying what to do. */
-export async function loadTaskModel(dir: string, device: Device = "cpu"): Promise<TaskModel> {
+export async function loadTaskModel(dir: string, o: { device?: Device; int8?: boolean } = {}): Promise<TaskModel> {
   const resolved = await resolveModelDir(dir);
   const cfg = await readConfig(resolved);
   try {
@@ -27,7 +27,7 @@ export async function loadTaskModel(dir: string, device: Device = "cpu"): Promis
     const architecture = cfg.architectures?.[0] ?? "BertModel";
     throw new DataError(`${dir} is a language model (${architecture}), not a fine-tuned one: fine-tune it on a labelled file first, or select a fine-tuned model`);
   }
-  return TaskModel.load(dir, device);
+  return TaskModel.load(dir, o.device ?? "cpu", { int8: o.int8 });
 }
 
 /**
