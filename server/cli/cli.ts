@@ -14,8 +14,9 @@ Usage:
       gradients and AdamW steps. Exits 1 when an error is beyond the tolerances.
   bert-studio bench train [--preset small|base] [--layers L --hidden H --heads A
       --intermediate I --vocab V] [--batch B] [--seq T] [--steps N] [--warmup W]
-      [--device D] [--threads N] [--json]
-      Full MLM+NSP training steps (forward, backward, clipping, AdamW) on random tokens.
+      [--device D] [--threads N] [--profile DIR] [--json]
+      Full MLM+NSP training steps (forward, backward, clipping, AdamW) on random tokens. --profile: ONNX
+      Runtime's profile of the timed steps into DIR, and their kernels' time by op type.
   bert-studio bench fill-mask --model DIR [--runs 20] [--device D] [--fusion none|attention|all] [--int8 [--text FILE]]
       [--no-first-answer] [--json]
       Latency of one fill-mask call on a ~20-token sentence: p50/p90 ms; the first answer of fresh processes.
@@ -115,6 +116,7 @@ async function bench(args: string[]): Promise<number> {
       warmup: { type: "string" },
       device: { type: "string" },
       threads: { type: "string" },
+      profile: { type: "string" },
       json: { type: "boolean" },
     },
   });
@@ -134,6 +136,7 @@ async function bench(args: string[]): Promise<number> {
     warmup: int("warmup", 1)!,
     device: device(values.device),
     threads: int("threads"),
+    profile: values.profile,
   });
   if (values.json) process.stdout.write(JSON.stringify(result) + "\n");
   else {
@@ -141,6 +144,11 @@ async function bench(args: string[]): Promise<number> {
       `${result.config}: ${result.tokens_per_s.toFixed(0)} tokens/s, ${result.step_s.toFixed(3)} s/step, ` +
         `${result.gflops_per_s.toFixed(1)} GFLOP/s, peak RSS ${result.peak_rss_mb.toFixed(0)} MB (${result.provider})\n`,
     );
+    const p = result.profile;
+    if (p) {
+      process.stdout.write(`ORT's profile (${p.file}), ${p.runs} steps of ${p.run_ms.toFixed(0)} ms profiled, kernels by op:\n`);
+      for (const op of p.ops.slice(0, 15)) process.stdout.write(`  ${op.op.padEnd(24)} ${op.ms.toFixed(1).padStart(8)} ms ${(op.share * 100).toFixed(1).padStart(5)}%  (${op.nodes} nodes)\n`);
+    }
   }
   return 0;
 }

@@ -14,6 +14,7 @@ import { inputFeeds } from "../model/heads.js";
 import type { Fusion } from "../model/bert.js";
 import { sessionFusion } from "../inference/inference-graph.js";
 import { int8Accuracy, type Int8Accuracy } from "./int8-accuracy.js";
+import { newestProfile, summarizeProfile, type ProfileSummary } from "./profile.js";
 import { pretrainingOptions } from "../pretraining/pretraining-data.js";
 
 export interface BenchTrainOptions {
@@ -33,6 +34,8 @@ export interface BenchTrainOptions {
   maskRate?: number;
   /** Dropout of hidden states and attention weights (default the preset's, 0.1); 0 leaves the dropout nodes out. */
   dropout?: number;
+  /** A folder for ORT's profile of the timed steps (the warm-up's left out of the summary). */
+  profile?: string;
 }
 
 export interface BenchTrainResult {
@@ -45,6 +48,8 @@ export interface BenchTrainResult {
   gflops_per_s: number;
   peak_rss_mb: number;
   provider: string;
+  /** With `profile`: the timed steps' kernels by op type (profiling itself slows a step down a little). */
+  profile?: ProfileSummary;
 }
 
 /** Masked positions per sequence: max_predictions_per_seq for this length, as pretraining sets it. */
@@ -115,6 +120,7 @@ export async function benchTrain(o: BenchTrainOptions): Promise<BenchTrainResult
     dims: { batch: o.batch, seq: o.seq, predictions: o.batch * perSeq },
     device: o.device,
     threads: o.threads,
+    profile: o.profile && path.join(o.profile, "train"),
   });
   const rng = new Rng(1);
   const batches = [0, 1].map(() => randomPretrainingBatch(cfg, o.batch, o.seq, perSeq, rng));
@@ -125,6 +131,11 @@ export async function benchTrain(o: BenchTrainOptions): Promise<BenchTrainResult
     if (!Number.isFinite(r.scalars.loss)) throw new Error(`loss is ${r.scalars.loss} at step ${i}`);
   }
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  let profile: ProfileSummary | undefined;
+  if (o.profile) {
+    await opt.endProfiling();
+    profile = await summarizeProfile(await newestProfile(path.join(o.profile, "train")), o.warmup);
+  }
   await opt.release();
   const stepS = seconds / o.steps;
   return {
@@ -137,6 +148,7 @@ export async function benchTrain(o: BenchTrainOptions): Promise<BenchTrainResult
     gflops_per_s: trainFlops(cfg, o.batch, o.seq, perSeq) / stepS / 1e9,
     peak_rss_mb: process.resourceUsage().maxRSS / 1024,
     provider: opt.provider,
+    ...(profile && { profile }),
   };
 }
 

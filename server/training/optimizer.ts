@@ -29,6 +29,8 @@ export interface OptimizerOptions {
   threads?: number;
   /** Head outputs to return from each step (e.g. prediction_logits). */
   expose?: string[];
+  /** ORT's profiling of the step session, into `<profile>_<date>.json` at endProfiling (bench train --profile). */
+  profile?: string;
 }
 
 /** Parameters, first and second Adam moments: one buffer set. */
@@ -116,7 +118,7 @@ export class Optimizer {
     const common = { dims: opts.dims, dropout: opts.dropout ?? true, dropoutSeed, adamw: opts.adamw ?? DEFAULT_ADAMW, expose: opts.expose };
     const graph = buildTrainGraph(cfg, opts.task, { ...common, mode: "step", withAccumulator: k > 1 });
     const sessionCfg = { device: opts.device, threads: opts.threads };
-    const { session, provider } = await createSession(graph.model, sessionCfg);
+    const { session, provider } = await createSession(graph.model, { ...sessionCfg, profile: opts.profile });
     let accumulate: ort.InferenceSession | undefined;
     // The accumulation graph draws its own dropout streams (another base seed), not copies of the step graph's.
     const accumulateSeed = (dropoutSeed ?? 42) + 0x10000;
@@ -209,6 +211,11 @@ export class Optimizer {
     })();
     collectGarbage();
     return kept;
+  }
+
+  /** Writes the step session's profile (OptimizerOptions.profile). */
+  async endProfiling(): Promise<void> {
+    await this.stepSession.endProfiling();
   }
 
   async release(): Promise<void> {
