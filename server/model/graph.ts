@@ -120,13 +120,14 @@ export class Graph {
     return out;
   }
 
-  initializer(name: string, dtype: DType, shape: Shape, raw: Uint8Array): Value {
+  /** An initializer with its bytes, or (`external`) bytes at an offset of an external data file. */
+  initializer(name: string, dtype: DType, shape: Shape, raw: Uint8Array, external?: TensorProto["external"]): Value {
     const dims = shape.map((d) => {
       if (typeof d !== "number") throw new GraphError(`initializer ${name} needs a static shape`);
       return d;
     });
     const v = this.value(dtype, shape, name);
-    this.initializers.set(v, { name, dataType: DTYPE_CODE[dtype], dims, raw });
+    this.initializers.set(v, { name, dataType: DTYPE_CODE[dtype], dims, raw, ...(external && { external }) });
     return v;
   }
 

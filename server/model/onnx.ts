@@ -18,7 +18,10 @@ export interface TensorProto {
   name?: string;
   dataType: DataType;
   dims: number[];
+  /** The bytes, little-endian; empty when `external` says where they are. */
   raw: Uint8Array;
+  /** The bytes in an external data file (ONNX's external data: `location`, byte `offset` and `length`). */
+  external?: { location: string; offset: number; length: number };
 }
 
 export interface NodeProto {
@@ -54,7 +57,15 @@ function writeTensor(w: Writer, t: TensorProto): void {
   for (const d of t.dims) w.int(1, d);
   w.int(2, t.dataType);
   if (t.name) w.string(8, t.name);
-  w.bytes(9, t.raw);
+  if (!t.external) return w.bytes(9, t.raw);
+  const { location, offset, length } = t.external;
+  for (const [key, value] of [["location", location], ["offset", String(offset)], ["length", String(length)]]) {
+    w.message(13, (e) => {
+      e.string(1, key);
+      e.string(2, value);
+    });
+  }
+  w.int(14, 1); // data_location: EXTERNAL
 }
 
 const enum AttrType {

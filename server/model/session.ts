@@ -13,6 +13,8 @@ export interface SessionConfig {
   onFallback?: (message: string) => void;
   /** Also writes the model as ONNX Runtime optimized it to this file, in ORT's format (what createOptimizedSession loads); CPU only. */
   saveOptimized?: string;
+  /** Files the model's external data lie in, as bytes (an initializer's location names one by `path`). */
+  externalData?: { path: string; data: Uint8Array }[];
   /** ORT's profiling on: each run's and each node's time go to `<profile>_<date>.json` at endProfiling (dev/profile.ts reads it). */
   profile?: string;
 }
@@ -67,6 +69,7 @@ export async function createSession(model: Uint8Array, cfg: SessionConfig = {}):
     try {
       const options = sessionOptions(cfg, provider === "cpu" ? ["cpu"] : [provider, "cpu"]);
       if (cfg.profile) Object.assign(options, { enableProfiling: true, profileFilePrefix: cfg.profile });
+      if (cfg.externalData) options.externalData = cfg.externalData;
       if (cfg.saveOptimized && provider === "cpu") {
         options.optimizedModelFilePath = cfg.saveOptimized;
         options.extra = { session: { save_model_format: "ORT" } };

@@ -14,7 +14,7 @@ import { HEADS } from "../../server/model/heads.js";
 import { opTypeCounts } from "../../server/model/onnx.js";
 import { initParams, ParamStore, paramShapes } from "../../server/model/params.js";
 import { sessionOptions } from "../../server/model/session.js";
-import { buildInferenceGraph } from "../../server/inference/inference-graph.js";
+import { buildInferenceGraph, inferenceGraphWithExternalWeights } from "../../server/inference/inference-graph.js";
 import { buildTrainGraph } from "../../server/training/train-graph.js";
 
 const cfg = bertConfig({ numHiddenLayers: 3, hiddenSize: 32, numAttentionHeads: 4, intermediateSize: 64, vocabSize: 50, maxPositionEmbeddings: 16 });
@@ -62,5 +62,25 @@ test("every head's eval graph can be fused; export's model.onnx and the training
     assert.ok(![...portable.keys()].some((op) => op.startsWith("com.microsoft.")), `${task}: ${[...portable.keys()]}`);
     const train = opTypeCounts(buildTrainGraph(cfg, task, { mode: "step", dims: { batch: 2, seq: 8, predictions: 3, choices: 2 }, dropout: true }).model);
     assert.ok(![...train.keys()].some((op) => op.startsWith("com.microsoft.")), `${task}: ${[...train.keys()]}`);
+  }
+});
+
+test("a session's graph holds no float weights (ONNX Runtime reads them from the ParamStore's buffer as external data) and answers as the inline graph does", async () => {
+  const params = ParamStore.fromShapes(paramShapes(cfg, "masked_lm"));
+  initParams(params, cfg, 2);
+  const opts = { outputs: ["prediction_logits"], fusion: "attention" as const };
+  const inline = buildInferenceGraph(cfg, "masked_lm", params, opts);
+  const { model, externalData } = inferenceGraphWithExternalWeights(cfg, "masked_lm", params, opts);
+  assert.ok(model.length < inline.length / 5, `${model.length} bytes against ${inline.length} inline`);
+  assert.equal(externalData.length, 1);
+  assert.equal(externalData[0].data.buffer, params.data.buffer, "the ParamStore's own buffer, not a copy");
+  const i64 = (xs: number[], dims: number[]) => new ort.Tensor("int64", BigInt64Array.from(xs.map(BigInt)), dims);
+  const feeds = { input_ids: i64([2, 7, 9, 3, 11, 4], [1, 6]), token_type_ids: i64([0, 0, 0, 1, 1, 1], [1, 6]), attention_mask: i64([1, 1, 1, 1, 1, 1], [1, 6]), masked_positions: i64([2, 4], [2]) };
+  const a = await ort.InferenceSession.create(inline, sessionOptions({}, ["cpu"]));
+  const b = await ort.InferenceSession.create(model, { ...sessionOptions({}, ["cpu"]), externalData });
+  try {
+    assert.deepEqual((await b.run(feeds)).prediction_logits.data, (await a.run(feeds)).prediction_logits.data);
+  } finally {
+    await Promise.all([a.release(), b.release()]);
   }
 });
