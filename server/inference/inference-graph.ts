@@ -55,12 +55,27 @@ const PARAMS_FILE = "params.bin";
  */
 export function inferenceGraphWithExternalWeights(cfg: BertConfig, task: Head, params: ParamStore, opts: InferenceGraphOptions = {}): { model: Uint8Array; externalData: { path: string; data: Uint8Array }[] } {
   const data = bytesOf(params.data);
-  const model = inferenceGraph(cfg, task, opts, paramBytes(params, (view) => ({ location: PARAMS_FILE, offset: view.byteOffset - data.byteOffset, length: view.byteLength })));
-  return { model, externalData: [{ path: PARAMS_FILE, data }] };
+  const externalData = [{ path: PARAMS_FILE, data }];
+  const model = inferenceGraph(
+    cfg,
+    task,
+    opts,
+    paramBytes(params, {
+      float: (view) => ({ location: PARAMS_FILE, offset: view.byteOffset - data.byteOffset, length: view.byteLength }),
+      // Each int8 weight is a file of its own: they are made one by one.
+      int8: (name, weight) => {
+        externalData.push({ path: `${name}.int8`, data: weight });
+        return { location: `${name}.int8`, offset: 0, length: weight.byteLength };
+      },
+    }),
+  );
+  return { model, externalData };
 }
 
-/** Bytes from `params`: inline, or (`external`) as a reference into its buffer. */
-function paramBytes(params: ParamStore, external?: (view: Float32Array) => TensorProto["external"]): ParamBytes {
+type External = NonNullable<TensorProto["external"]>;
+
+/** Bytes from `params`: inline, or (`external`) as references into external data. */
+function paramBytes(params: ParamStore, external?: { float(view: Float32Array): External; int8(name: string, weight: Uint8Array): External }): ParamBytes {
   const floats = (name: string, shape: number[]) => {
     const spec = params.byName.get(name);
     if (!spec) throw new Error(`the model has no parameter ${name}`);
@@ -70,11 +85,12 @@ function paramBytes(params: ParamStore, external?: (view: Float32Array) => Tenso
   return {
     float: (name, shape) => {
       const view = floats(name, shape);
-      return external ? { raw: NONE, external: external(view) } : { raw: bytesOf(view) };
+      return external ? { raw: NONE, external: external.float(view) } : { raw: bytesOf(view) };
     },
     int8: (name, out, inFeatures) => {
       const q = quantizeLinearWeight(floats(name, [out, inFeatures]), out, inFeatures);
-      return { weight: bytesOf(q.weight), scale: bytesOf(q.scale) };
+      const weight = bytesOf(q.weight);
+      return { weight: external ? { raw: NONE, external: external.int8(name, weight) } : { raw: weight }, scale: bytesOf(q.scale) };
     },
   };
 }
@@ -85,7 +101,7 @@ const bytesOf = (a: Float32Array | Int8Array) => new Uint8Array(a.buffer, a.byte
 /** Where an inference graph's initializers get their bytes: a parameter's floats, or its int8 form (quantize.ts). */
 interface ParamBytes {
   float(name: string, shape: number[]): { raw: Uint8Array; external?: TensorProto["external"] };
-  int8(name: string, outFeatures: number, inFeatures: number): { weight: Uint8Array; scale: Uint8Array };
+  int8(name: string, outFeatures: number, inFeatures: number): { weight: { raw: Uint8Array; external?: External }; scale: Uint8Array };
 }
 
 /**
@@ -93,7 +109,7 @@ interface ParamBytes {
  * ms): everything about the model but its weights, which the session cache's key hashes.
  */
 export function inferenceGraphStructure(cfg: BertConfig, task: Head, opts: InferenceGraphOptions = {}): Uint8Array {
-  return inferenceGraph(cfg, task, opts, { float: () => ({ raw: NONE }), int8: () => ({ weight: NONE, scale: NONE }) });
+  return inferenceGraph(cfg, task, opts, { float: () => ({ raw: NONE }), int8: () => ({ weight: { raw: NONE }, scale: NONE }) });
 }
 
 function inferenceGraph(cfg: BertConfig, task: Head, opts: InferenceGraphOptions, bytes: ParamBytes): Uint8Array {
@@ -109,7 +125,7 @@ function inferenceGraph(cfg: BertConfig, task: Head, opts: InferenceGraphOptions
   const int8: Int8ParamFactory = (name, out, inFeatures) => {
     const q = bytes.int8(name, out, inFeatures);
     // [out, in] as stored; the Transpose to [in, out] is folded by ONNX Runtime when the session is made.
-    const weight = g.transpose(g.initializer(`${name}.int8`, "int8", [out, inFeatures], q.weight), [1, 0]);
+    const weight = g.transpose(g.initializer(`${name}.int8`, "int8", [out, inFeatures], q.weight.raw, q.weight.external), [1, 0]);
     return { weight, scale: g.initializer(`${name}.scale`, "float32", [out], q.scale) };
   };
   const dims: Dims = { batch: "batch", seq: "seq", choices: "choices", predictions: "predictions", ...opts.dims };
