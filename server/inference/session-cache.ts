@@ -15,12 +15,13 @@ import * as ort from "onnxruntime-node";
 import type { BertConfig } from "../model/config.js";
 import { loadWeights } from "../model/folder.js";
 import type { Head } from "../model/heads.js";
-import { ParamStore, paramShapes } from "../model/params.js";
+import { ParamStore, paramFileRanges, paramShapes } from "../model/params.js";
+import { readSafetensorsLayout } from "../model/safetensors.js";
 import { createOptimizedSession } from "../model/session.js";
 import type { Device } from "../../common/settings.js";
 import { cacheCapBytes, cacheRoot, evictLeastRecent } from "../util/cache.js";
 import { writeFileAtomic } from "../util/fs.js";
-import { createInferenceSession, inferenceGraphStructure, sessionFusion, type InferenceGraphOptions } from "./inference-graph.js";
+import { createInferenceSession, inferenceGraphStructure, sessionFusion, type InferenceGraphOptions, type WeightsFile } from "./inference-graph.js";
 
 /** `$BERT_STUDIO_CACHE/sessions`, else `$XDG_CACHE_HOME/bert-studio/sessions`, else `~/.cache/bert-studio/sessions`. */
 export function sessionCacheDir(): string {
@@ -54,22 +55,38 @@ export async function loadInferenceSession(dir: string, cfg: BertConfig, task: H
   const file = key && path.join(sessionCacheDir(), `${key}.ort`);
   const hit = file && (await fromCache(file));
   if (hit) return { session: hit, source: "cache" };
-  const params = ParamStore.fromShapes(paramShapes(cfg, task));
-  await loadWeights(dir, params);
+  const weights = await sessionWeights(dir, cfg, task, opts);
   if (file && key && (await loadedBefore(key))) {
-    const session = await built(cfg, task, params, opts, file);
+    const session = await built(cfg, task, weights, opts, file);
     if (session) return { session, source: "built-and-cached" };
   }
-  return { session: await createInferenceSession(cfg, task, params, opts), source: "built" };
+  return { session: await createInferenceSession(cfg, task, weights, opts), source: "built" };
+}
+
+/**
+ * Where the session's weights come from: ONNX Runtime reads them from model.safetensors itself when each
+ * is a float32 tensor of its shape there and they are used as they are (fp32 weights, the CPU); else they
+ * are read into a ParamStore, converted and checked by loadWeights.
+ */
+async function sessionWeights(dir: string, cfg: BertConfig, task: Head, opts: FolderSessionOptions): Promise<ParamStore | WeightsFile> {
+  const shapes = paramShapes(cfg, task);
+  if (!opts.int8 && (opts.device ?? "cpu") === "cpu") {
+    const file = await fs.realpath(path.join(dir, "model.safetensors")).catch(() => undefined);
+    const ranges = file && paramFileRanges(shapes, await readSafetensorsLayout(file));
+    if (file && ranges) return { dir: path.dirname(file), ranges };
+  }
+  const params = ParamStore.fromShapes(shapes);
+  await loadWeights(dir, params);
+  return params;
 }
 
 /** The session, written to the cache as `file`; undefined when ORT could not write it (a cache that cannot be written is only slower). */
-async function built(cfg: BertConfig, task: Head, params: ParamStore, opts: InferenceGraphOptions, file: string): Promise<ort.InferenceSession | undefined> {
+async function built(cfg: BertConfig, task: Head, weights: ParamStore | WeightsFile, opts: InferenceGraphOptions, file: string): Promise<ort.InferenceSession | undefined> {
   const tmp = `${file}.tmp-${process.pid}`;
   let session: ort.InferenceSession;
   try {
     await fs.mkdir(path.dirname(file), { recursive: true });
-    session = await createInferenceSession(cfg, task, params, { ...opts, saveOptimized: tmp });
+    session = await createInferenceSession(cfg, task, weights, { ...opts, saveOptimized: tmp });
   } catch {
     await fs.rm(tmp, { force: true });
     return undefined;

@@ -5,7 +5,7 @@ import * as ort from "onnxruntime-node";
 import { ConfigError, snake, type BertConfig } from "./config.js";
 import { Graph, type Value } from "./graph.js";
 import { buildHead, type Head } from "./heads.js";
-import { readSafetensorsHeader, toFloat32, writeSafetensors, type Destination, type NamedTensor } from "./safetensors.js";
+import { readSafetensorsHeader, toFloat32, writeSafetensors, type Destination, type NamedTensor, type TensorLayout } from "./safetensors.js";
 import { Rng } from "../util/rng.js";
 
 export interface ParamSpec {
@@ -123,6 +123,27 @@ export function paramDestination(store: ParamStore): Destination {
     if (dtype !== "F32" || shape.length !== spec.shape.length || shape.some((d, i) => d !== spec.shape[i])) return undefined;
     return new Uint8Array(store.data.buffer, store.data.byteOffset + spec.offset * 4, spec.size * 4);
   };
+}
+
+/**
+ * Where each of the parameters `shapes` lies in a safetensors file of layout `layout`, when every one is a
+ * float32 tensor of its shape there (the tensor loadParams would load: the first that maps onto it);
+ * undefined when one is not (missing, another dtype or shape), whose bytes must then be read, converted
+ * or reported by loadWeights. Lets ONNX Runtime read the weights from the file itself.
+ */
+export function paramFileRanges(shapes: { name: string; shape: number[] }[], layout: Map<string, TensorLayout>): Map<string, { offset: number; length: number }> | undefined {
+  const wanted = new Map(shapes.map((s) => [s.name, s.shape]));
+  const taken = new Set<string>();
+  const ranges = new Map<string, { offset: number; length: number }>();
+  for (const [name, t] of layout) {
+    const target = candidates(name).find((c) => wanted.has(c));
+    if (!target || taken.has(target)) continue;
+    taken.add(target);
+    const shape = wanted.get(target)!;
+    if (t.dtype !== "F32" || t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) return undefined;
+    ranges.set(target, { offset: t.offset, length: t.length });
+  }
+  return ranges.size === wanted.size ? ranges : undefined;
 }
 
 /**

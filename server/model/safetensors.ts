@@ -194,6 +194,19 @@ export function readSafetensorsHeader(file: string): Promise<Map<string, { dtype
   return withHeader(file, READ_CHUNK_BYTES, async ({ entries }) => new Map(entries.map((t) => [t.name, { dtype: t.dtype, shape: t.shape }])));
 }
 
+/** Where a tensor's bytes lie in its file: `offset` from the file's first byte, `length` bytes. */
+export interface TensorLayout {
+  dtype: Dtype;
+  shape: number[];
+  offset: number;
+  length: number;
+}
+
+/** Each tensor's dtype, shape and place in a safetensors file, in the order of the data, from its header alone (checked as by readSafetensors). */
+export function readSafetensorsLayout(file: string): Promise<Map<string, TensorLayout>> {
+  return withHeader(file, READ_CHUNK_BYTES, async ({ entries, dataStart }) => new Map(entries.map((t) => [t.name, { dtype: t.dtype, shape: t.shape, offset: dataStart + t.begin, length: t.end - t.begin }])));
+}
+
 type Reader = (buf: Uint8Array, position: number) => Promise<Uint8Array>;
 
 /** Opens `file`, reads and checks its header, and runs `body`, which may read more; the file is closed after. */

@@ -15,6 +15,8 @@ export interface SessionConfig {
   saveOptimized?: string;
   /** Files the model's external data lie in, as bytes (an initializer's location names one by `path`). */
   externalData?: { path: string; data: Uint8Array }[];
+  /** The folder of the model's external data files on disk (for a model given as bytes). */
+  externalFolder?: string;
   /** ORT's profiling on: each run's and each node's time go to `<profile>_<date>.json` at endProfiling (dev/profile.ts reads it). */
   profile?: string;
 }
@@ -70,9 +72,10 @@ export async function createSession(model: Uint8Array, cfg: SessionConfig = {}):
       const options = sessionOptions(cfg, provider === "cpu" ? ["cpu"] : [provider, "cpu"]);
       if (cfg.profile) Object.assign(options, { enableProfiling: true, profileFilePrefix: cfg.profile });
       if (cfg.externalData) options.externalData = cfg.externalData;
+      if (cfg.externalFolder) options.extra = { session: { model_external_initializers_file_folder_path: cfg.externalFolder } };
       if (cfg.saveOptimized && provider === "cpu") {
         options.optimizedModelFilePath = cfg.saveOptimized;
-        options.extra = { session: { save_model_format: "ORT" } };
+        options.extra = { session: { ...(options.extra as { session?: object } | undefined)?.session, save_model_format: "ORT" } };
         options.logSeverityLevel = 3; // not the warning that such a file may hold kernels for this CPU only: the cache's key names the CPU
       }
       const session = await ort.InferenceSession.create(model, options);
