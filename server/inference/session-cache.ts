@@ -1,11 +1,13 @@
-// A model folder's eval-mode session, and the cache of such sessions as ONNX Runtime optimized them (in
-// ORT's format, under the user's cache folder): a fresh process that finds its model there skips reading
-// the weights, building the graph and optimizing it, and ORT uses the weights where the file's bytes lie.
-// BERT-Base, from spawning a process to its first fill-mask answer (shared 2-core EPYC, medians of 10):
-// 0.74 s from the cache against 1.0 s built (the peak memory 0.97 GB against 1.87); in an earlier series
-// 1.1 s against 1.8, where an optimized .onnx file instead took 1.6 s (ORT parses and copies its
-// initializers). Writing the entry costs ORT 2 to 2.5 s more than the plain load, and as many bytes on
-// disk as the weights, so a session is written only at its second load: a checkpoint that a run in
+// A model folder's eval-mode session. A float32 checkpoint run in fp32 on the CPU is read by ONNX Runtime
+// from the folder's model.safetensors itself (inference-graph.ts's sessionGraph). Any other (int8
+// weights, a float16 or float64 checkpoint) goes through the cache of sessions as ONNX Runtime optimized
+// them (in ORT's format, under the user's cache folder): a fresh process that finds its model there skips
+// reading and converting the weights, building the graph and optimizing it, and ORT uses the weights
+// where the file's bytes lie. BERT-Base, from spawning a process to its first fill-mask answer (shared
+// 2-core EPYC, medians of 8, interleaved): fp32 from model.safetensors 0.68 s and 0.66 GB peak, where
+// the cache took 0.98 s and 0.95 GB (and its entry as many bytes on disk as the weights), so fp32 is
+// not cached; int8 from the cache 0.4 s against 1.1 s built. Writing an entry costs ORT 2 to 2.5 s more
+// than the plain load, so a session is written only at its second load: a checkpoint that a run in
 // training writes and the server loads once is never written.
 import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
@@ -41,21 +43,25 @@ export interface FolderSessionOptions extends InferenceGraphOptions {
   cache?: boolean;
 }
 
-/** How the session came: from the cache, built (and written to it), or built. */
-export type SessionSource = "cache" | "built-and-cached" | "built";
+/** How the session came: with ORT reading the weights file, from the cache, built (and written to it), or built. */
+export type SessionSource = "file" | "cache" | "built-and-cached" | "built";
 
 /**
  * The eval session of `task` for the model folder `dir`, whose config.json (`cfg`) was read and checked
- * against its tokenizer and its weights' header (openModelFolder): from the cache when it holds it, else
- * from the weights (every tensor required), written to the cache when this is its second load.
+ * against its tokenizer and its weights' header (openModelFolder): with ONNX Runtime reading the weights
+ * from model.safetensors when it can (weightsFile), else from the cache when it holds it, else from the
+ * weights (every tensor required), written to the cache when this is its second load.
  */
 export async function loadInferenceSession(dir: string, cfg: BertConfig, task: Head, opts: FolderSessionOptions = {}): Promise<{ session: ort.InferenceSession; source: SessionSource }> {
+  const inFile = await weightsFile(dir, cfg, task, opts);
+  if (inFile) return { session: await createInferenceSession(cfg, task, inFile, opts), source: "file" };
   const cached = (opts.device ?? "cpu") === "cpu" && opts.cache !== false;
   const key = cached ? await sessionKey(dir, cfg, task, opts).catch(() => undefined) : undefined;
   const file = key && path.join(sessionCacheDir(), `${key}.ort`);
   const hit = file && (await fromCache(file));
   if (hit) return { session: hit, source: "cache" };
-  const weights = await sessionWeights(dir, cfg, task, opts);
+  const weights = ParamStore.fromShapes(paramShapes(cfg, task));
+  await loadWeights(dir, weights);
   if (file && key && (await loadedBefore(key))) {
     const session = await built(cfg, task, weights, opts, file);
     if (session) return { session, source: "built-and-cached" };
@@ -64,20 +70,15 @@ export async function loadInferenceSession(dir: string, cfg: BertConfig, task: H
 }
 
 /**
- * Where the session's weights come from: ONNX Runtime reads them from model.safetensors itself when each
- * is a float32 tensor of its shape there and they are used as they are (fp32 weights, the CPU); else they
- * are read into a ParamStore, converted and checked by loadWeights.
+ * The weights for ONNX Runtime to read from model.safetensors itself: when every parameter is a float32
+ * tensor of its shape there and used as it is (fp32, on the CPU); else undefined, and they are read into
+ * a ParamStore, converted and checked by loadWeights.
  */
-async function sessionWeights(dir: string, cfg: BertConfig, task: Head, opts: FolderSessionOptions): Promise<ParamStore | WeightsFile> {
-  const shapes = paramShapes(cfg, task);
-  if (!opts.int8 && (opts.device ?? "cpu") === "cpu") {
-    const file = await fs.realpath(path.join(dir, "model.safetensors")).catch(() => undefined);
-    const ranges = file && paramFileRanges(shapes, await readSafetensorsLayout(file));
-    if (file && ranges) return { dir: path.dirname(file), ranges };
-  }
-  const params = ParamStore.fromShapes(shapes);
-  await loadWeights(dir, params);
-  return params;
+async function weightsFile(dir: string, cfg: BertConfig, task: Head, opts: FolderSessionOptions): Promise<WeightsFile | undefined> {
+  if (opts.int8 || (opts.device ?? "cpu") !== "cpu") return undefined;
+  const file = await fs.realpath(path.join(dir, "model.safetensors")).catch(() => undefined);
+  const ranges = file && paramFileRanges(paramShapes(cfg, task), await readSafetensorsLayout(file));
+  return file && ranges ? { dir: path.dirname(file), ranges } : undefined;
 }
 
 /** The session, written to the cache as `file`; undefined when ORT could not write it (a cache that cannot be written is only slower). */

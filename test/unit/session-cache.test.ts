@@ -1,6 +1,8 @@
 // A model loaded again starts from the session as ONNX Runtime optimized it, kept in the user's cache
 // folder: written at its second load, read from the third, answering exactly as the session built from the
-// weights; new weights, another graph or a damaged entry mean a build from the weights again.
+// weights; new weights, another graph or a damaged entry mean a build from the weights again. That is the
+// path of weights made at load (int8, here); a float32 checkpoint in fp32 is read by ONNX Runtime from its
+// model.safetensors every time, never cached.
 import "./isolated-cache.js";
 import assert from "node:assert/strict";
 import { mkdtempSync, readdirSync, utimesSync, writeFileSync } from "node:fs";
@@ -20,8 +22,8 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), "session-cache-"));
 const model = randomModelFolder(path.join(tmp, "lm"), tok, { head: "masked_lm", seed: 3, maxPositionEmbeddings: 32 });
 const TEXT = "the cat [MASK] on a mat and then it [MASK] away";
 
-async function logits(dir: string, o: { fusion?: "none" } = {}): Promise<{ source: string; logits: Float32Array }> {
-  const { session, source } = await loadInferenceSession(dir, await readConfig(dir), "masked_lm", { outputs: ["prediction_logits"], ...o });
+async function logits(dir: string, o: { fusion?: "none" | "attention"; int8?: boolean } = {}): Promise<{ source: string; logits: Float32Array }> {
+  const { session, source } = await loadInferenceSession(dir, await readConfig(dir), "masked_lm", { outputs: ["prediction_logits"], int8: true, ...o });
   const e = await tok.encode(TEXT);
   const t = (xs: number[]) => new ort.Tensor("int64", BigInt64Array.from(xs.map(BigInt)), [1, xs.length]);
   const masks = e.ids.flatMap((id, i) => (id === tok.maskId ? [BigInt(i)] : []));
@@ -39,11 +41,20 @@ test("a model's second load writes its optimized session, the third reads it and
   assert.deepEqual(third.logits, first.logits);
   assert.equal(readdirSync(sessionCacheDir()).filter((f) => f.endsWith(".ort")).length, 1);
   // fill-mask reads the same entry
-  const fm = await FillMaskPipeline.load(dir);
+  const fm = await FillMaskPipeline.load(dir, "cpu", { int8: true });
   assert.equal((await fm.predict(TEXT)).length, 2);
   await fm.release();
-  // the plain-op graph is another graph: another key
-  assert.equal((await logits(dir, { fusion: "none" })).source, "built");
+  // int8 with the fused attention is another graph: another key
+  assert.equal((await logits(dir, { fusion: "attention" })).source, "built");
+});
+
+test("a float32 checkpoint in fp32 is read by ONNX Runtime from model.safetensors at every load, never cached", async () => {
+  const dir = await model;
+  const before = readdirSync(sessionCacheDir()).filter((f) => f.endsWith(".ort")).length;
+  const loads = [await logits(dir, { int8: false }), await logits(dir, { int8: false }), await logits(dir, { int8: false })];
+  assert.deepEqual(loads.map((l) => l.source), ["file", "file", "file"]);
+  assert.deepEqual(loads[2].logits, loads[0].logits);
+  assert.equal(readdirSync(sessionCacheDir()).filter((f) => f.endsWith(".ort")).length, before);
 });
 
 test("new weights (a checkpoint written over the old one) are built from, not read from the cache", async () => {
