@@ -10,7 +10,7 @@ import type { BertConfig } from "../model/config.js";
 import { Graph, type Value } from "../model/graph.js";
 import type { TensorProto } from "../model/onnx.js";
 import { buildHead, type Dims, type Head } from "../model/heads.js";
-import { ParamStore } from "../model/params.js";
+import type { ParamStore } from "../model/params.js";
 import { createSession } from "../model/session.js";
 import type { Device } from "../../common/settings.js";
 import { quantizeLinearWeight } from "./quantize.js";
@@ -78,7 +78,7 @@ export interface SessionGraph {
  * through a ParamStore).
  */
 export function sessionGraph(cfg: BertConfig, task: Head, weights: ParamStore | WeightsFile, opts: InferenceGraphOptions = {}): SessionGraph {
-  if (!(weights instanceof ParamStore)) {
+  if ("ranges" in weights) {
     if (opts.int8) throw new Error("int8 weights are made from a ParamStore's floats");
     const ref = (name: string) => {
       const r = weights.ranges.get(name);
