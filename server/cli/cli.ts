@@ -97,7 +97,7 @@ async function bench(args: string[]): Promise<number> {
     const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
     const a = r.accuracy;
     const acc = a ? `\n  on ${a.masked_tokens} masked tokens of ${a.text}: accuracy fp32 ${pct(a.fp32_acc)}, int8 ${pct(a.int8_acc)}; top-1 agreement ${pct(a.top1_agreement)}` : "";
-    process.stdout.write(values.json ? JSON.stringify(r) + "\n" : `fill-mask ${r.tokens} tokens (${kind}): p50 ${r.p50_ms.toFixed(1)} ms, p90 ${r.p90_ms.toFixed(1)} ms${fp32} (load ${r.load_ms.toFixed(0)} ms${first})${acc}\n`);
+    process.stdout.write(values.json ? JSON.stringify(r) + "\n" : `${r.cpu}\nfill-mask ${r.tokens} tokens (${kind}): p50 ${r.p50_ms.toFixed(1)} ms, p90 ${r.p90_ms.toFixed(1)} ms${fp32} (load ${r.load_ms.toFixed(0)} ms${first})${acc}\n`);
     return 0;
   }
   if (what !== "train") throw new UsageError(`unknown benchmark ${what ?? "(none)"}; try: bench train, bench fill-mask`);
@@ -141,7 +141,7 @@ async function bench(args: string[]): Promise<number> {
   if (values.json) process.stdout.write(JSON.stringify(result) + "\n");
   else {
     process.stdout.write(
-      `${result.config}: ${result.tokens_per_s.toFixed(0)} tokens/s, ${result.step_s.toFixed(3)} s/step, ` +
+      `${result.cpu}\n${result.config}: ${result.tokens_per_s.toFixed(0)} tokens/s, ${result.step_s.toFixed(3)} s/step, ` +
         `${result.gflops_per_s.toFixed(1)} GFLOP/s, peak RSS ${result.peak_rss_mb.toFixed(0)} MB (${result.provider})\n`,
     );
     const p = result.profile;

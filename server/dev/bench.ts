@@ -1,6 +1,7 @@
 // `bench train`: full pretraining steps (MLM + NSP forward, backward, clipping, AdamW) on random tokens;
 // `bench fill-mask`: one fill-mask call's latency, and the first answer of a fresh process.
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -38,7 +39,21 @@ export interface BenchTrainOptions {
   profile?: string;
 }
 
+/** The CPU the figures were measured on (its model name, cores and SIMD extensions): every figure's context. */
+export function cpuInfo(): string {
+  const flags = (() => {
+    try {
+      const line = readFileSync("/proc/cpuinfo", "utf8").split("\n").find((l) => l.startsWith("flags")) ?? "";
+      return ["avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile"].filter((f) => line.split(/\s+/).includes(f));
+    } catch {
+      return [];
+    }
+  })();
+  return `${os.cpus()[0]?.model ?? process.arch}, ${os.availableParallelism()} cores${flags.length ? ` (${flags.join(" ")})` : ""}`;
+}
+
 export interface BenchTrainResult {
+  cpu: string;
   config: string;
   batch: number;
   seq: number;
@@ -139,6 +154,7 @@ export async function benchTrain(o: BenchTrainOptions): Promise<BenchTrainResult
   await opt.release();
   const stepS = seconds / o.steps;
   return {
+    cpu: cpuInfo(),
     config: `L${cfg.numHiddenLayers} H${cfg.hiddenSize} A${cfg.numAttentionHeads} I${cfg.intermediateSize} V${cfg.vocabSize}`,
     batch: o.batch,
     seq: o.seq,
@@ -153,6 +169,7 @@ export async function benchTrain(o: BenchTrainOptions): Promise<BenchTrainResult
 }
 
 export interface BenchFillMaskResult {
+  cpu: string;
   model: string;
   tokens: number;
   runs: number;
@@ -221,7 +238,7 @@ export async function benchFillMask(
     return { p50: q(0.5), p90: q(0.9), mean: xs.reduce((a, b) => a + b, 0) / xs.length };
   };
   const s = stats(times[0]);
-  const result: BenchFillMaskResult = { model, tokens, runs, fusion, int8, p50_ms: s.p50, p90_ms: s.p90, mean_ms: s.mean, load_ms: loadMs };
+  const result: BenchFillMaskResult = { cpu: cpuInfo(), model, tokens, runs, fusion, int8, p50_ms: s.p50, p90_ms: s.p90, mean_ms: s.mean, load_ms: loadMs };
   if (fp32) {
     const f = stats(times[1]);
     Object.assign(result, { fp32_p50_ms: f.p50, fp32_p90_ms: f.p90 });
