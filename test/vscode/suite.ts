@@ -381,6 +381,29 @@ const tests: [string, () => Promise<void>][] = [
     },
   ],
   [
+    "bertStudio.int8 reloads the language model with int8 weights (nearly the same predictions), and turned off, fp32's again",
+    async () => {
+      const text = "the history of the [MASK] is long .";
+      const fill = async () => ((await request("bert/fillMask", { text, topK: 5 })) as { masks: { token: string; score: number }[][] }).masks[0];
+      const same = (a: { token: string; score: number }[], b: { token: string; score: number }[]) => a.every((x, i) => x.token === b[i].token && Math.abs(x.score - b[i].score) < 1e-6);
+      const fp32 = await fill();
+      const config = vscode.workspace.getConfiguration("bertStudio");
+      await config.update("int8", true, vscode.ConfigurationTarget.Workspace);
+      try {
+        const int8 = await until("the int8 model's scores", async () => {
+          const m = await fill();
+          return same(m, fp32) ? undefined : m;
+        }, 30_000);
+        const shared = int8.filter((x) => fp32.some((y) => y.token === x.token)).length;
+        assert.ok(shared >= 3, `int8 ${JSON.stringify(int8)} against fp32 ${JSON.stringify(fp32)}`);
+        console.log(`int8: ${int8.map((x) => `${x.token} ${x.score.toFixed(3)}`).join(", ")}; fp32: ${fp32.map((x) => `${x.token} ${x.score.toFixed(3)}`).join(", ")}`);
+      } finally {
+        await config.update("int8", undefined, vscode.ConfigurationTarget.Workspace);
+      }
+      await until("fp32's scores again", async () => same(await fill(), fp32), 30_000);
+    },
+  ],
+  [
     "BERT: Show Surprising Tokens scores every word of the document and marks the surprising ones (cached per version)",
     async () => {
       const text = readFileSync(path.join(ws(), "notes/wiki-b.txt"), "utf8").slice(0, 3000).replace(/\s+\S*$/, "");
