@@ -72,10 +72,12 @@ export async function loadInferenceSession(dir: string, cfg: BertConfig, task: H
 /**
  * The weights for ONNX Runtime to read from model.safetensors itself: when every parameter is a float32
  * tensor of its shape there and used as it is (fp32, on the CPU); else undefined, and they are read into
- * a ParamStore, converted and checked by loadWeights.
+ * a ParamStore, converted and checked by loadWeights. Not on Windows: ORT maps the file into memory for
+ * the session's life, and Windows refuses to replace or delete a mapped file, which a checkpoint of the
+ * selected run (renamed over it) and Move to Trash both do.
  */
 async function weightsFile(dir: string, cfg: BertConfig, task: Head, opts: FolderSessionOptions): Promise<WeightsFile | undefined> {
-  if (opts.int8 || (opts.device ?? "cpu") !== "cpu") return undefined;
+  if (opts.int8 || (opts.device ?? "cpu") !== "cpu" || process.platform === "win32") return undefined;
   const file = await fs.realpath(path.join(dir, "model.safetensors")).catch(() => undefined);
   const ranges = file && paramFileRanges(paramShapes(cfg, task), await readSafetensorsLayout(file));
   return file && ranges ? { dir: path.dirname(file), ranges } : undefined;
