@@ -14,12 +14,16 @@ import { loadParams, ParamStore, paramFileRanges, paramShapes } from "../../serv
 import { readSafetensors, readSafetensorsLayout, writeSafetensors, type TensorInput } from "../../server/model/safetensors.js";
 import { createInferenceSession } from "../../server/inference/inference-graph.js";
 
+const cfg = bertConfig({ numHiddenLayers: 1, hiddenSize: 8, numAttentionHeads: 2, intermediateSize: 16, vocabSize: 20, maxPositionEmbeddings: 8 });
+const shapes = paramShapes(cfg, "masked_lm");
+const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+/** Deterministic values in [-0.5, 0.5) (Lehmer's generator from `seed`). */
+function randomValues(seed: number): (n: number) => Float32Array {
+  return (n) => Float32Array.from({ length: n }, () => (seed = (seed * 48271) % 2147483647) / 2147483647 - 0.5);
+}
+
 test("weights read into the parameters equal the tensor-by-tensor copy, legacy names, float64 and duplicates included", async () => {
-  const cfg = bertConfig({ numHiddenLayers: 1, hiddenSize: 8, numAttentionHeads: 2, intermediateSize: 16, vocabSize: 20, maxPositionEmbeddings: 8 });
-  const shapes = paramShapes(cfg, "masked_lm");
-  let seed = 1;
-  const values = (n: number) => Float32Array.from({ length: n }, () => (seed = (seed * 48271) % 2147483647) / 2147483647 - 0.5);
-  const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+  const values = randomValues(1);
   const entries: [string, TensorInput][] = [];
   for (const { name, shape } of shapes) {
     const data = values(size(shape));
@@ -45,11 +49,7 @@ test("weights read into the parameters equal the tensor-by-tensor copy, legacy n
 });
 
 test("ONNX Runtime reads float32 weights from model.safetensors itself: where loadWeights' tensors lie in the file, the same answers; a float64 tensor leaves the weights to loadWeights", async () => {
-  const cfg = bertConfig({ numHiddenLayers: 1, hiddenSize: 8, numAttentionHeads: 2, intermediateSize: 16, vocabSize: 20, maxPositionEmbeddings: 8 });
-  const shapes = paramShapes(cfg, "masked_lm");
-  let seed = 7;
-  const values = (n: number) => Float32Array.from({ length: n }, () => (seed = (seed * 48271) % 2147483647) / 2147483647 - 0.5);
-  const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+  const values = randomValues(7);
   const entries: [string, TensorInput][] = shapes.map(({ name, shape }) => [name === "bert.embeddings.LayerNorm.weight" ? "bert.embeddings.LayerNorm.gamma" : name, { dtype: "F32", shape, data: values(size(shape)) }]);
   entries.push(["embeddings.position_embeddings.weight", { dtype: "F32", shape: [8, 8], data: values(64) }]); // the same parameter again, after it: unexpected
   const dir = mkdtempSync(path.join(os.tmpdir(), "weights-file-"));
