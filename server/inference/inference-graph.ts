@@ -135,7 +135,7 @@ const bytesOf = (a: Float32Array | Int8Array) => new Uint8Array(a.buffer, a.byte
 
 /** Where an inference graph's initializers get their bytes: a parameter's floats, or its int8 form (quantize.ts). */
 interface ParamBytes {
-  float(name: string, shape: number[]): { raw: Uint8Array; external?: TensorProto["external"] };
+  float(name: string, shape: number[]): { raw: Uint8Array; external?: External };
   int8(name: string, outFeatures: number, inFeatures: number): { weight: { raw: Uint8Array; external?: External }; scale: Uint8Array };
 }
 
