@@ -141,6 +141,7 @@ export function paramFileRanges(shapes: { name: string; shape: number[] }[], lay
     taken.add(target);
     const shape = wanted.get(target)!;
     if (t.dtype !== "F32" || t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) return undefined;
+    if (t.offset % 4 !== 0) return undefined; // a float32 ORT would map at an unaligned address (a header not padded as the format asks)
     ranges.set(target, { offset: t.offset, length: t.length });
   }
   return ranges.size === wanted.size ? ranges : undefined;

@@ -79,4 +79,7 @@ test("ONNX Runtime reads float32 weights from model.safetensors itself: where lo
   await writeSafetensors(file, f64);
   assert.equal(paramFileRanges(shapes, await readSafetensorsLayout(file)), undefined);
   assert.equal(paramFileRanges(shapes.slice(1), new Map()), undefined, "a parameter the file lacks");
+  const aligned = await readSafetensorsLayout(path.join(dir, "model.safetensors"));
+  const shifted = new Map([...aligned].map(([n, t]) => [n, { ...t, dtype: "F32" as const, offset: t.offset + 2 }]));
+  assert.equal(paramFileRanges(shapes, shifted), undefined, "float32 data at an offset not a multiple of 4");
 });
