@@ -149,7 +149,8 @@ export function inferenceGraphStructure(cfg: BertConfig, task: Head, opts: Infer
 
 function inferenceGraph(cfg: BertConfig, task: Head, opts: InferenceGraphOptions, bytes: ParamBytes): Uint8Array {
   const g = new Graph(`bert_${task}_inference`);
-  // Initializers are created on first use; reuse the value when a parameter is used twice (tied decoder).
+  // Initializers are created on first use; reuse the value when a parameter is used twice (the tied decoder;
+  // the masked LM's last layer, built whole and at the masks).
   const made = new Map<string, Value>();
   const param = (name: string, shape: number[]) => {
     const hit = made.get(name);
@@ -157,14 +158,17 @@ function inferenceGraph(cfg: BertConfig, task: Head, opts: InferenceGraphOptions
     const b = bytes.float(name, shape);
     return made.set(name, g.initializer(name, "float32", shape, b.raw, b.external)).get(name)!;
   };
+  const quantized = new Map<string, ReturnType<Int8ParamFactory>>();
   const int8: Int8ParamFactory = (name, out, inFeatures) => {
+    const hit = quantized.get(name);
+    if (hit) return hit;
     const q = bytes.int8(name, out, inFeatures);
     // [out, in] as stored; the Transpose to [in, out] is folded by ONNX Runtime when the session is made.
     const weight = g.transpose(g.initializer(`${name}.int8`, "int8", [out, inFeatures], q.weight.raw, q.weight.external), [1, 0]);
-    return { weight, scale: g.initializer(`${name}.scale`, "float32", [out], q.scale) };
+    return quantized.set(name, { weight, scale: g.initializer(`${name}.scale`, "float32", [out], q.scale) }).get(name)!;
   };
   const dims: Dims = { batch: "batch", seq: "seq", choices: "choices", predictions: "predictions", ...opts.dims };
-  const ctx = { g, cfg, param, training: false, fusion: opts.fusion ?? "none", int8: opts.int8 ? int8 : undefined, dropoutSeed: 0 };
+  const ctx = { g, cfg, param, training: false, inference: true, fusion: opts.fusion ?? "none", int8: opts.int8 ? int8 : undefined, dropoutSeed: 0 };
   const tg = buildHead(ctx, task, dims, false);
   const names = opts.outputs ?? Object.keys(tg.outputs).filter((n) => !HIDDEN_STATES.includes(n));
   for (const name of names) {

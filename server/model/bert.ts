@@ -31,6 +31,8 @@ export interface BuildContext {
   readonly param: ParamFactory;
   /** Training mode turns dropout on. */
   readonly training: boolean;
+  /** An inference graph (inference/inference-graph.ts): no gradients are taken through it. */
+  readonly inference?: boolean;
   /** Eval graphs: which of ONNX Runtime's fused ops to build with (see Fusion); training graphs keep the plain ops. */
   readonly fusion?: Fusion;
   /**
@@ -53,6 +55,11 @@ export interface BertInputs {
   inputIds: Value;
   tokenTypeIds: Value;
   attentionMask: Value;
+  /**
+   * Inference graphs: rows of the flattened batch × seq (int64 [rows]) whose last-layer outputs are
+   * wanted alone, as BertOutputs.lastRows (the masked LM's positions).
+   */
+  outputRows?: Value;
 }
 
 export interface BertOutputs {
@@ -61,6 +68,12 @@ export interface BertOutputs {
   sequenceOutput: Value;
   /** [batch * seq, hidden]: the sequence output with batch and positions flattened, for row gathers. */
   flatSequence: Value;
+  /**
+   * With BertInputs.outputRows: the sequence output at those rows [rows, hidden], the last layer computed
+   * for them alone (its keys and values from every position): the same numbers as gathering flatSequence,
+   * for a twelfth less of BERT-Base's work at one mask among 21 tokens.
+   */
+  lastRows?: Value;
 }
 
 export function dropout(ctx: BuildContext, x: Value, p: number): Value {
@@ -199,12 +212,46 @@ export function bert(ctx: BuildContext, inputs: BertInputs): BertOutputs {
   const headShape = fused(ctx) ? shape3() : g.concat([g.shapeOf(inputs.inputIds), g.ints([cfg.numAttentionHeads, cfg.hiddenSize / cfg.numAttentionHeads])], 0);
   const attention = fused(ctx) ? fusedSelfAttention : selfAttention;
   let x = g.reshape(embeddingOutput, [-1, cfg.hiddenSize]);
+  let beforeLast = x;
   for (let i = 0; i < cfg.numHiddenLayers; i++) {
     const prefix = `bert.encoder.layer.${i}`;
+    beforeLast = x;
     x = feedForward(ctx, attention(ctx, x, mask, headShape, dims, prefix), prefix);
   }
   const sequenceOutput = g.reshapeTo(x, fused(ctx) ? headShape : shape3(), [...dims, cfg.hiddenSize]);
-  return { embeddingOutput, sequenceOutput, flatSequence: x };
+  const out: BertOutputs = { embeddingOutput, sequenceOutput, flatSequence: x };
+  if (inputs.outputRows && cfg.numHiddenLayers > 0) {
+    if (!ctx.inference) throw new Error("outputRows is for inference graphs");
+    const prefix = `bert.encoder.layer.${cfg.numHiddenLayers - 1}`;
+    out.lastRows = feedForward(ctx, attentionAtRows(ctx, beforeLast, inputs, prefix), prefix);
+  }
+  return out;
+}
+
+/**
+ * Self-attention for the queries at `inputs.outputRows` alone (plain ops, any fusion): keys and values
+ * from every position of each query's own sequence, scores masked as HF masks them; returns the
+ * attention block's output [rows, hidden] (after its residual LayerNorm), the input of the feed-forward.
+ */
+function attentionAtRows(ctx: BuildContext, x: Value, inputs: BertInputs, prefix: string): Value {
+  const { g, cfg } = ctx;
+  const h = cfg.hiddenSize;
+  const heads = cfg.numAttentionHeads;
+  const d = h / heads;
+  const rows = inputs.outputRows!;
+  const seqLen = g.squeeze(g.shapeOf(inputs.inputIds, 1, 2), [0]);
+  const sequenceOf = g.div(rows, seqLen); // the batch row of each query
+  const xq = g.gather(x, rows); // [P, H]
+  const perSequence = g.concat([g.shapeOf(inputs.inputIds), g.ints([heads, d])], 0); // [B, T, A, D]
+  const projected = (name: string, at: Value, shape: Value, dims: Dim[]) => g.reshapeTo(linear(ctx, at, `${prefix}.attention.self.${name}`, h, h), shape, dims);
+  const [B, T] = inputs.inputIds.shape;
+  const k = g.gather(g.transpose(projected("key", x, perSequence, [B, T, heads, d]), [0, 2, 3, 1]), sequenceOf); // [P, A, D, T]
+  const v = g.gather(g.transpose(projected("value", x, perSequence, [B, T, heads, d]), [0, 2, 1, 3]), sequenceOf); // [P, A, T, D]
+  const q = g.reshape(linear(ctx, xq, `${prefix}.attention.self.query`, h, h), [-1, heads, 1, d]); // [P, A, 1, D]
+  const mask = g.gather(extendedMask(ctx, inputs.attentionMask), sequenceOf); // [P, 1, 1, T]
+  const scores = g.add(g.matmul(g.mul(q, g.scalar(1 / Math.sqrt(d))), k), mask);
+  const context = g.reshape(g.matmul(g.softmax(scores, -1), v), [-1, h]); // [P, H]
+  return denseAddNorm(ctx, context, xq, `${prefix}.attention.output.dense`, h, `${prefix}.attention.output.LayerNorm`);
 }
 
 /** tanh(dense(hidden state of [CLS])): rows 0, T, 2T, ... of the flattened sequence. */

@@ -113,7 +113,9 @@ export function buildHead(ctx: BuildContext, task: Head, dims: Dims, labels: boo
     const flatten = (v: Value) => g.reshapeTo(v, g.concat([g.ints([-1]), g.shapeOf(v, 2)], 0), ["rows", dims.seq]);
     enc = { inputIds: flatten(enc.inputIds), tokenTypeIds: flatten(enc.tokenTypeIds), attentionMask: flatten(enc.attentionMask) };
   }
-  const out = bert(ctx, enc);
+  // The masked LM's inference graphs compute the last layer at the masked positions alone (bert's lastRows).
+  const maskedPositions = () => (inputs.masked_positions ??= input(g, "masked_positions", "int64", [dims.predictions ?? "predictions"]));
+  const out = bert(ctx, task === "masked_lm" && ctx.inference ? { ...enc, outputRows: maskedPositions() } : enc);
   const outputs: Record<string, Value> = { last_hidden_state: out.sequenceOutput, embedding_output: out.embeddingOutput };
   const losses: Record<string, Value> = {};
   const hiddenDrop = cfg.classifierDropout ?? cfg.hiddenDropoutProb;
@@ -122,8 +124,7 @@ export function buildHead(ctx: BuildContext, task: Head, dims: Dims, labels: boo
     case "pretraining":
     case "masked_lm": {
       // Logits only at the masked positions (flat indices into batch*seq), as Google's original BERT.
-      const positions = (inputs.masked_positions = input(g, "masked_positions", "int64", [dims.predictions ?? "predictions"]));
-      outputs.prediction_logits = mlmHead(ctx, g.gather(out.flatSequence, positions));
+      outputs.prediction_logits = mlmHead(ctx, out.lastRows ?? g.gather(out.flatSequence, maskedPositions()));
       outputs.mlm_predictions = g.argMax(outputs.prediction_logits, -1);
       if (labels) {
         inputs.masked_lm_labels = input(g, "masked_lm_labels", "int64", [dims.predictions ?? "predictions"]);

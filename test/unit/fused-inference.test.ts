@@ -1,8 +1,9 @@
 // The eval graphs that fill-mask and Predict run are ONNX Runtime's fused ops once ORT has optimized them
 // (EmbedLayerNormalization and one Attention per layer; SkipLayerNormalization and BiasGelu with fusion
 // "all"), the plain-op graph stays selectable and is what export writes, and the training graphs keep the
-// plain ops their gradients are written for. That every fusion gives HF's outputs on every head, padding
-// and segments included, is parity.test.ts's check.
+// plain ops their gradients are written for; the masked LM's last layer is computed at the masks alone.
+// That every fusion gives HF's outputs on every head, padding and segments included, is parity.test.ts's
+// check.
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync } from "node:fs";
 import * as os from "node:os";
@@ -29,10 +30,12 @@ async function optimizedOps(model: Uint8Array, name: string): Promise<Map<string
 }
 
 test("fill-mask's graph runs as one EmbedLayerNormalization and one Attention per layer after ORT's optimization; fusion all adds SkipLayerNormalization and BiasGelu", async () => {
-  const params = ParamStore.fromShapes(paramShapes(cfg, "masked_lm"));
+  // The pretraining head's MLM logits: every layer whole (the masked LM's own graph computes its last
+  // layer at the masks alone, with plain ops: the test after this one).
+  const params = ParamStore.fromShapes(paramShapes(cfg, "pretraining"));
   initParams(params, cfg, 1);
   const L = cfg.numHiddenLayers;
-  const ops = (fusion: "none" | "attention" | "all") => optimizedOps(buildInferenceGraph(cfg, "masked_lm", params, { outputs: ["prediction_logits"], fusion }), fusion);
+  const ops = (fusion: "none" | "attention" | "all") => optimizedOps(buildInferenceGraph(cfg, "pretraining", params, { outputs: ["prediction_logits"], fusion }), fusion);
 
   const attention = await ops("attention"); // what the sessions of fill-mask and Predict run
   assert.equal(attention.get("com.microsoft.EmbedLayerNormalization"), 1);
@@ -53,11 +56,34 @@ test("fill-mask's graph runs as one EmbedLayerNormalization and one Attention pe
   for (const op of ["Attention", "SkipLayerNormalization", "BiasGelu", "EmbedLayerNormalization"]) assert.equal(none.get(`com.microsoft.${op}`), undefined);
 });
 
+test("the masked LM's inference graph computes the last layer at the masks alone, with the logits of the whole layer, for every fusion, padding and several sequences included", async () => {
+  const params = ParamStore.fromShapes(paramShapes(cfg, "pretraining"));
+  initParams(params, cfg, 4);
+  const i64 = (xs: number[], d: number[]) => new ort.Tensor("int64", BigInt64Array.from(xs.map(BigInt)), d);
+  const feeds = {
+    input_ids: i64([2, 7, 9, 3, 11, 4, 5, 8, 9, 1, 0, 0], [2, 6]),
+    token_type_ids: i64([0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0], [2, 6]),
+    attention_mask: i64([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0], [2, 6]),
+    masked_positions: i64([2, 4, 7, 9], [4]), // two in each sequence
+  };
+  for (const fusion of ["none", "attention", "all"] as const) {
+    const opts = { outputs: ["prediction_logits"], fusion };
+    const ops = opTypeCounts(buildInferenceGraph(cfg, "masked_lm", params, opts));
+    assert.equal(ops.get("Softmax"), fusion === "none" ? cfg.numHiddenLayers : 1, `${fusion}: ${[...ops]}`); // the last layer's plain attention
+    const whole = await ort.InferenceSession.create(buildInferenceGraph(cfg, "pretraining", params, opts), sessionOptions({}, ["cpu"]));
+    const atMasks = await ort.InferenceSession.create(buildInferenceGraph(cfg, "masked_lm", params, opts), sessionOptions({}, ["cpu"]));
+    const [a, b] = [(await whole.run(feeds)).prediction_logits.data as Float32Array, (await atMasks.run(feeds)).prediction_logits.data as Float32Array];
+    assert.equal(b.length, 4 * cfg.vocabSize);
+    for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= 1e-6, `${fusion}: logit ${i} ${b[i]} against ${a[i]}`);
+    await Promise.all([whole.release(), atMasks.release()]);
+  }
+});
+
 test("every head's eval graph can be fused; export's model.onnx and the training graphs have no fused op", () => {
   for (const task of HEADS) {
     const params = ParamStore.fromShapes(paramShapes(cfg, task));
     const ops = opTypeCounts(buildInferenceGraph(cfg, task, params, { fusion: "attention" }));
-    assert.equal(ops.get("com.microsoft.Attention"), cfg.numHiddenLayers, task);
+    assert.equal(ops.get("com.microsoft.Attention"), cfg.numHiddenLayers - (task === "masked_lm" ? 1 : 0), task); // the masked LM's last layer: at the masks alone
     const portable = opTypeCounts(buildInferenceGraph(cfg, task, params)); // what export --format onnx writes
     assert.ok(![...portable.keys()].some((op) => op.startsWith("com.microsoft.")), `${task}: ${[...portable.keys()]}`);
     const train = opTypeCounts(buildTrainGraph(cfg, task, { mode: "step", dims: { batch: 2, seq: 8, predictions: 3, choices: 2 }, dropout: true }).model);
