@@ -71,7 +71,7 @@ export interface BertOutputs {
   /**
    * With BertInputs.outputRows: the sequence output at those rows [rows, hidden], the last layer computed
    * for them alone (its keys and values from every position): the same numbers as gathering flatSequence,
-   * for a twelfth less of BERT-Base's work at one mask among 21 tokens.
+   * with 6.6% fewer of BERT-Base's multiply-adds at one mask among 21 tokens (measured 4% faster).
    */
   lastRows?: Value;
 }
