@@ -84,7 +84,7 @@ async function weightsFile(dir: string, cfg: BertConfig, task: Head, opts: Folde
 }
 
 /** The session, written to the cache as `file`; undefined when ORT could not write it (a cache that cannot be written is only slower). */
-async function built(cfg: BertConfig, task: Head, weights: ParamStore | WeightsFile, opts: InferenceGraphOptions, file: string): Promise<ort.InferenceSession | undefined> {
+async function built(cfg: BertConfig, task: Head, weights: ParamStore, opts: InferenceGraphOptions, file: string): Promise<ort.InferenceSession | undefined> {
   const tmp = `${file}.tmp-${process.pid}`;
   let session: ort.InferenceSession;
   try {
