@@ -30,13 +30,13 @@ export interface InferenceGraphOptions {
 }
 
 /** The fusion of the sessions made here unless asked otherwise. */
-export const SESSION_FUSION: Fusion = "attention";
+const SESSION_FUSION: Fusion = "attention";
 
 /**
  * The fusion of a session with int8 weights unless asked otherwise: "none", whose attention projections
  * are int8 too (ORT's float Attention op would keep a quarter of the encoder's multiply-adds in float).
  */
-export const INT8_SESSION_FUSION: Fusion = "none";
+const INT8_SESSION_FUSION: Fusion = "none";
 
 /** The fusion a session is built with: `opts.fusion`, else the default for its weights. */
 export const sessionFusion = (opts: InferenceGraphOptions): Fusion => opts.fusion ?? (opts.int8 ? INT8_SESSION_FUSION : SESSION_FUSION);

@@ -5,7 +5,7 @@ import * as ort from "onnxruntime-node";
 import { ConfigError, snake, type BertConfig } from "./config.js";
 import { Graph, type Value } from "./graph.js";
 import { buildHead, type Head } from "./heads.js";
-import { readSafetensorsHeader, toFloat32, writeSafetensors, type Destination, type NamedTensor, type TensorLayout } from "./safetensors.js";
+import { readSafetensorsLayout, toFloat32, writeSafetensors, type Destination, type NamedTensor, type TensorLayout } from "./safetensors.js";
 import { Rng } from "../util/rng.js";
 
 export interface ParamSpec {
@@ -109,18 +109,34 @@ function candidates(name: string): string[] {
 }
 
 /**
+ * The model parameter each checkpoint tensor maps onto, asked in the checkpoint's order: the first tensor
+ * that maps onto a parameter takes it, whatever its dtype or shape, and a later one maps onto none. The
+ * one rule of loadParams, paramDestination and paramFileRanges.
+ */
+function claimer(has: (param: string) => boolean): (tensor: string) => string | undefined {
+  const taken = new Set<string>();
+  return (tensor) => {
+    const target = candidates(tensor).find(has);
+    if (!target || taken.has(target)) return undefined;
+    taken.add(target);
+    return target;
+  };
+}
+
+const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+
+/**
  * Where loadParams will put the checkpoint's tensors: for a float32 tensor of the right shape, the view of
  * its parameter in `store`, so that readSafetensors reads it there and loadParams has nothing to copy.
  * Each parameter is handed out once, to the first tensor that maps onto it, as loadParams takes the first.
  */
 export function paramDestination(store: ParamStore): Destination {
-  const given = new Set<string>();
+  const claim = claimer((p) => store.byName.has(p));
   return (name, dtype, shape) => {
-    const target = candidates(name).find((c) => store.byName.has(c));
-    if (!target || given.has(target)) return undefined;
-    given.add(target); // taken, whatever its dtype: a later tensor of the same name is not loaded either
+    const target = claim(name);
+    if (!target) return undefined;
     const spec = store.byName.get(target)!;
-    if (dtype !== "F32" || shape.length !== spec.shape.length || shape.some((d, i) => d !== spec.shape[i])) return undefined;
+    if (dtype !== "F32" || !sameShape(shape, spec.shape)) return undefined;
     return new Uint8Array(store.data.buffer, store.data.byteOffset + spec.offset * 4, spec.size * 4);
   };
 }
@@ -133,14 +149,12 @@ export function paramDestination(store: ParamStore): Destination {
  */
 export function paramFileRanges(shapes: { name: string; shape: number[] }[], layout: Map<string, TensorLayout>): Map<string, { offset: number; length: number }> | undefined {
   const wanted = new Map(shapes.map((s) => [s.name, s.shape]));
-  const taken = new Set<string>();
+  const claim = claimer((p) => wanted.has(p));
   const ranges = new Map<string, { offset: number; length: number }>();
   for (const [name, t] of layout) {
-    const target = candidates(name).find((c) => wanted.has(c));
-    if (!target || taken.has(target)) continue;
-    taken.add(target);
-    const shape = wanted.get(target)!;
-    if (t.dtype !== "F32" || t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) return undefined;
+    const target = claim(name);
+    if (!target) continue;
+    if (t.dtype !== "F32" || !sameShape(t.shape, wanted.get(target)!)) return undefined;
     if (t.offset % 4 !== 0) return undefined; // a float32 ORT would map at an unaligned address (a header not padded as the format asks)
     ranges.set(target, { offset: t.offset, length: t.length });
   }
@@ -154,14 +168,15 @@ export function paramFileRanges(shapes: { name: string; shape: number[] }[], lay
 export function loadParams(store: ParamStore, tensors: Map<string, NamedTensor>, source: string): LoadReport {
   const loaded = new Set<string>();
   const unexpected: string[] = [];
+  const claim = claimer((p) => store.byName.has(p));
   for (const [name, t] of tensors) {
-    const target = candidates(name).find((c) => store.byName.has(c));
-    if (!target || loaded.has(target)) {
+    const target = claim(name);
+    if (!target) {
       if (name !== "cls.predictions.decoder.weight" && !name.endsWith("position_ids")) unexpected.push(name);
       continue;
     }
     const spec = store.byName.get(target)!;
-    if (t.shape.length !== spec.shape.length || t.shape.some((d, i) => d !== spec.shape[i])) {
+    if (!sameShape(t.shape, spec.shape)) {
       throw new CheckpointError(`${source}: tensor ${name} has shape [${t.shape}], the model expects [${spec.shape}]`);
     }
     const view = store.view(target);
@@ -196,7 +211,7 @@ export async function checkModelFolder(dir: string, cfg: BertConfig, tokenizer: 
   }
   const file = path.join(dir, "model.safetensors");
   const shapes = new Map<string, number[]>();
-  for (const [name, t] of await readSafetensorsHeader(file)) for (const c of candidates(name)) if (!shapes.has(c)) shapes.set(c, t.shape);
+  for (const [name, t] of await readSafetensorsLayout(file)) for (const c of candidates(name)) if (!shapes.has(c)) shapes.set(c, t.shape);
   for (const [key, tensor, axis] of SIZE_AXES) {
     const shape = shapes.get(tensor);
     if (shape && shape[axis] !== cfg[key]) {

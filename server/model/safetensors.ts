@@ -189,11 +189,6 @@ export function readSafetensors(file: string, chunkBytes = READ_CHUNK_BYTES, int
   });
 }
 
-/** The names, dtypes and shapes of a safetensors file's tensors, from its header alone (checked as by readSafetensors). */
-export function readSafetensorsHeader(file: string): Promise<Map<string, { dtype: Dtype; shape: number[] }>> {
-  return withHeader(file, READ_CHUNK_BYTES, async ({ entries }) => new Map(entries.map((t) => [t.name, { dtype: t.dtype, shape: t.shape }])));
-}
-
 /** Where a tensor's bytes lie in its file: `offset` from the file's first byte, `length` bytes. */
 export interface TensorLayout {
   dtype: Dtype;

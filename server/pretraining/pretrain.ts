@@ -23,7 +23,7 @@ import { hasRun, loadCheckpoint, MetricsLog, saveCheckpoint, withRunLock, type M
 import { BertTokenizer } from "../text/tokenizer.js";
 import { trainWordPiece, WordCounter } from "../text/vocab-trainer.js";
 import { loadWeights, openModelFolder } from "../model/folder.js";
-import { readSafetensorsHeader } from "../model/safetensors.js";
+import { readSafetensorsLayout } from "../model/safetensors.js";
 
 /**
  * The protocol's PretrainParams (what the user set; unset fields default from common/settings.ts) plus what
@@ -384,7 +384,7 @@ export function sinusoidalPositions(params: ParamStore, cfg: BertConfig): void {
  * Google's checkpoints have it under a config that says BertForMaskedLM (bert-base-uncased).
  */
 async function hasNspHead(dir: string): Promise<boolean> {
-  return (await readSafetensorsHeader(path.join(dir, "model.safetensors"))).has("cls.seq_relationship.weight");
+  return (await readSafetensorsLayout(path.join(dir, "model.safetensors"))).has("cls.seq_relationship.weight");
 }
 
 /** Where a BatchStream is: epoch, shard of the epoch, next instance of the shard. */
