@@ -55,7 +55,7 @@ function size(shape: Shape): number | undefined {
   return n;
 }
 
-function normAxis(axis: number, rank: number): number {
+export function normAxis(axis: number, rank: number): number {
   const a = axis < 0 ? axis + rank : axis;
   if (a < 0 || a >= rank) throw new GraphError(`axis ${axis} out of range for rank ${rank}`);
   return a;

@@ -1,6 +1,7 @@
 // Reverse-mode automatic differentiation over the graph builder: one vector-Jacobian rule per op.
 // `gradients` appends the backward nodes to the same graph, so forward and backward run as one session.
-import { GraphError, type Graph, type Node, type Shape, type Value } from "../model/graph.js";
+import { GraphError, normAxis, type Graph, type Node, type Shape, type Value } from "../model/graph.js";
+import type { TensorProto } from "../model/onnx.js";
 
 /**
  * Given the node and the gradients of its outputs, returns the gradient of each input (null = none).
@@ -159,10 +160,16 @@ export const RULES: Record<string, Rule> = {
     const dot = g.reduceSum(g.mul(dy!, y), [axis], true);
     return [g.mul(y, g.sub(dy!, dot))];
   },
+  // dx = dy − softmax(x) Σ dy, with ONNX Runtime's Softmax (vectorized, threaded) rather than Exp(y), which
+  // ORT runs element by element. Cross-entropy's dy is the GatherElements rule's scatter of the picked
+  // entries' gradient u into zeros, one entry per row, so Σ dy = u and dx = scatter-add(−softmax(x) u, u):
+  // three passes over the [rows, vocabulary] logits instead of seven (the scatter into zeros is pruned).
   LogSoftmax: (g, n, [dy]) => {
-    const y = n.outputs[0];
-    const axis = n.attrs.axis as number;
-    return [g.sub(dy!, g.mul(g.exp(y), g.reduceSum(dy!, [axis], true)))];
+    const x = n.inputs[0]!;
+    const axis = normAxis(n.attrs.axis as number, x.shape.length);
+    const picked = scatterIntoZeros(dy!, axis);
+    if (picked) return [g.scatterElementsAdd(g.mul(g.softmax(x, axis), g.neg(picked.updates)), picked.indices, picked.updates, axis)];
+    return [g.sub(dy!, g.mul(g.softmax(x, axis), g.reduceSum(dy!, [axis], true)))];
   },
   LayerNormalization: (g, n, [dy], needs) => {
     const [x, gamma] = n.inputs as Value[];
@@ -199,6 +206,20 @@ export const RULES: Record<string, Rule> = {
     return [g.scatterElementsAdd(g.zerosLike(data), indices, dy!, n.attrs.axis as number), null];
   },
 };
+
+/**
+ * When `dy` is ScatterElements(add) of updates into zeros with one index per row along `axis` (what the
+ * GatherElements rule makes of a single pick per row), its indices and updates.
+ */
+function scatterIntoZeros(dy: Value, axis: number): { indices: Value; updates: Value } | undefined {
+  const s = dy.producer;
+  if (s?.op !== "ScatterElements" || s.attrs.reduction !== "add" || normAxis(s.attrs.axis as number, dy.shape.length) !== axis) return undefined;
+  const [data, indices, updates] = s.inputs as Value[];
+  const zeros = data.producer;
+  const value = zeros?.op === "ConstantOfShape" ? (zeros.attrs.value as TensorProto | undefined) : undefined;
+  const isZero = value?.raw !== undefined && value.raw.every((b) => b === 0);
+  return isZero && indices.shape[axis] === 1 ? { indices, updates } : undefined;
+}
 
 function axesOf(g: Graph, n: Node): number[] {
   const axes = n.inputs[1] ? g.constantValues(n.inputs[1]) : undefined;

@@ -99,7 +99,8 @@ export function buildTrainGraph(cfg: BertConfig, task: Head, opts: TrainGraphOpt
     }
     adamw(g, params, total, opts.adamw ?? DEFAULT_ADAMW);
   }
-  return { model: g.toModel(), params: shapes, outputs };
+  // Pruned: ONNX Runtime would run nodes no output needs (autodiff's rules can leave some, see LogSoftmax's).
+  return { model: g.toModel({ prune: true }), params: shapes, outputs };
 }
 
 /** torch.nn.utils.clip_grad_norm_ followed by torch.optim.AdamW, as HF's Trainer runs them. */

@@ -4,6 +4,7 @@ import { test } from "node:test";
 import * as ort from "onnxruntime-node";
 import { mixSeed } from "../../server/model/bert.js";
 import { Graph, type Value } from "../../server/model/graph.js";
+import { crossEntropy } from "../../server/model/heads.js";
 import { gradients } from "../../server/training/autodiff.js";
 import { Rng } from "../../server/util/rng.js";
 
@@ -101,6 +102,17 @@ const cases: Case[] = [
     build: (g, [t]) => g.gatherElements(t, g.constant("int64", [1, 1, 3], [3, 1]), 1),
   },
   {
+    // One pick per row of a LogSoftmax: the rule's cross-entropy path (scatter-add into −softmax·u).
+    name: "LogSoftmax picked once per row (cross-entropy)",
+    shapes: [[3, 5]],
+    build: (g, [t]) => g.gatherElements(g.logSoftmax(t, -1), g.constant("int64", [4, 0, 4], [3, 1]), 1),
+  },
+  {
+    name: "cross-entropy with an ignored row",
+    shapes: [[3, 5]],
+    build: (g, [t]) => g.mul(crossEntropy(g, t, g.constant("int64", [2, -100, 0], [3])), g.scalar(3)),
+  },
+  {
     name: "value used twice (sum of paths)",
     shapes: [[3, 3]],
     build: (g, [a]) => g.mul(g.matmul(a, a), g.tanh(a)),
@@ -108,6 +120,26 @@ const cases: Case[] = [
 ];
 
 for (const c of cases) test(`autodiff rule: ${c.name}`, () => check(c));
+
+test("cross-entropy's backward passes over the [rows, vocabulary] logits three times: Softmax, Mul, ScatterElements", () => {
+  const g = new Graph("ce");
+  const logits = g.input("logits", "float32", [6, 11]);
+  const loss = crossEntropy(g, logits, g.input("labels", "int64", [6]));
+  const forward = new Set(g.nodes);
+  const d = gradients(g, loss, [logits]).get(logits)!;
+  // The backward nodes the gradient needs whose outputs are logit-sized.
+  const ops: string[] = [];
+  const seen = new Set<Value>();
+  const visit = (v: Value | null) => {
+    const n = v?.producer;
+    if (!v || !n || seen.has(v) || forward.has(n)) return;
+    seen.add(v);
+    if (v.shape.join() === "6,11") ops.push(n.op);
+    n.inputs.forEach(visit);
+  };
+  visit(d);
+  assert.deepEqual(ops.sort(), ["Mul", "ScatterElements", "Softmax"]);
+});
 
 test("dropout: y = x / (1−p) where the mask keeps, else 0; the backward pass reuses the mask", async () => {
   const g = new Graph("dropout");
