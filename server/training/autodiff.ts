@@ -130,6 +130,18 @@ export const RULES: Record<string, Rule> = {
     const [a, b, c] = n.inputs as (Value | undefined)[];
     if (n.attrs.transA) throw new GraphError("Gemm backward supports transA = 0");
     const transB = !!n.attrs.transB;
+    // dy = G · s with s a scale per row and y wider than a (the MLM decoder's [rows, vocabulary] under
+    // cross-entropy): da = s · (G op(b)ᵀ), d op(b) = Gᵀ (s · a), dc = sᵀ G, which scale [rows, in] instead
+    // of the [rows, out] dy (pruned when nothing else reads it).
+    const scaled = rowScaled(dy!);
+    if (scaled && c?.shape.length === 1 && wider(n.outputs[0], a!)) {
+      const { G, s } = scaled;
+      const da = needs(0) ? g.mul(g.gemm(G, b!, null, false, !transB), s) : null;
+      const sa = needs(1) ? g.mul(a!, s) : null;
+      const db = sa ? (transB ? g.gemm(G, sa, null, true, false) : g.gemm(sa, G, null, true, false)) : null;
+      const dc = needs(2) ? g.reshapeLike(g.gemm(s, G, null, true, false), c) : null;
+      return [da, db, dc];
+    }
     // y = a op(b) + c:  da = dy op(b)ᵀ;  d op(b) = aᵀ dy, so db = dyᵀ a when b is transposed.
     const da = needs(0) ? g.gemm(dy!, b!, null, false, !transB) : null;
     const db = needs(1) ? (transB ? g.gemm(dy!, a!, null, true, false) : g.gemm(a!, dy!, null, true, false)) : null;
@@ -162,13 +174,19 @@ export const RULES: Record<string, Rule> = {
   },
   // dx = dy − softmax(x) Σ dy, with ONNX Runtime's Softmax (vectorized, threaded) rather than Exp(y), which
   // ORT runs element by element. Cross-entropy's dy is the GatherElements rule's scatter of the picked
-  // entries' gradient u into zeros, one entry per row, so Σ dy = u and dx = scatter-add(−softmax(x) u, u):
-  // three passes over the [rows, vocabulary] logits instead of seven (the scatter into zeros is pruned).
+  // entries' gradient u into zeros, one entry per row, so Σ dy = u and dx = (softmax(x) − onehot) · (−u):
+  // Softmax, a scatter-add of −1 in place, and a row scale that the Gemm rule moves onto the smaller
+  // operands when the logits come from one (the MLM decoder), instead of seven passes over the
+  // [rows, vocabulary] logits (the scatter into zeros is pruned).
   LogSoftmax: (g, n, [dy]) => {
     const x = n.inputs[0]!;
     const axis = normAxis(n.attrs.axis as number, x.shape.length);
     const picked = scatterIntoZeros(dy!, axis);
-    if (picked) return [g.scatterElementsAdd(g.mul(g.softmax(x, axis), g.neg(picked.updates)), picked.indices, picked.updates, axis)];
+    if (picked) {
+      const { indices, updates } = picked;
+      const onehotOff = g.scatterElementsAdd(g.softmax(x, axis), indices, g.constantOfShape(g.shapeOf(updates), updates.shape, -1), axis);
+      return [g.mul(onehotOff, g.neg(updates))];
+    }
     return [g.sub(dy!, g.mul(g.softmax(x, axis), g.reduceSum(dy!, [axis], true)))];
   },
   LayerNormalization: (g, n, [dy], needs) => {
@@ -219,6 +237,23 @@ function scatterIntoZeros(dy: Value, axis: number): { indices: Value; updates: V
   const value = zeros?.op === "ConstantOfShape" ? (zeros.attrs.value as TensorProto | undefined) : undefined;
   const isZero = value?.raw !== undefined && value.raw.every((b) => b === 0);
   return isZero && indices.shape[axis] === 1 ? { indices, updates } : undefined;
+}
+
+/** When `dy` is Mul(G, s) (either order) with G [rows, n] and s [rows, 1]: the two. */
+function rowScaled(dy: Value): { G: Value; s: Value } | undefined {
+  const m = dy.producer;
+  if (m?.op !== "Mul" || dy.shape.length !== 2) return undefined;
+  const [p, q] = m.inputs as Value[];
+  const isRowScale = (v: Value) => v.shape.length === 2 && v.shape[1] === 1 && v.shape[0] === dy.shape[0];
+  if (isRowScale(q) && sameStatic(p.shape, dy.shape)) return { G: p, s: q };
+  if (isRowScale(p) && sameStatic(q.shape, dy.shape)) return { G: q, s: p };
+  return undefined;
+}
+
+/** Whether 2-D `y` has more columns than 2-D `a`, both known. */
+function wider(y: Value, a: Value): boolean {
+  const [ny, na] = [y.shape[1], a.shape[1]];
+  return typeof ny === "number" && typeof na === "number" && ny > na;
 }
 
 function axesOf(g: Graph, n: Node): number[] {

@@ -113,6 +113,12 @@ const cases: Case[] = [
     build: (g, [t]) => g.mul(crossEntropy(g, t, g.constant("int64", [2, -100, 0], [3])), g.scalar(3)),
   },
   {
+    // y wider than x: the Gemm rule moves cross-entropy's row scale onto x and dx.
+    name: "cross-entropy of a Gemm (the MLM decoder)",
+    shapes: [[4, 3], [7, 3], [7]],
+    build: (g, [x, w, b]) => g.mul(crossEntropy(g, g.gemm(x, w, b, false, true), g.constant("int64", [6, -100, 0, 2], [4])), g.scalar(3)),
+  },
+  {
     name: "value used twice (sum of paths)",
     shapes: [[3, 3]],
     build: (g, [a]) => g.mul(g.matmul(a, a), g.tanh(a)),
@@ -139,6 +145,28 @@ test("cross-entropy's backward passes over the [rows, vocabulary] logits three t
   };
   visit(d);
   assert.deepEqual(ops.sort(), ["Mul", "ScatterElements", "Softmax"]);
+});
+
+test("cross-entropy of the MLM decoder passes over the [rows, vocabulary] logits for Softmax and the Gemms only", () => {
+  const g = new Graph("decoder");
+  const h = g.input("h", "float32", [6, 4]);
+  const w = g.input("w", "float32", [11, 4]);
+  const logits = g.gemm(h, w, g.input("b", "float32", [11]), false, true);
+  const loss = crossEntropy(g, logits, g.input("labels", "int64", [6]));
+  const forward = new Set(g.nodes);
+  const grads = gradients(g, loss, [h, w]);
+  const ops: string[] = [];
+  const seen = new Set<Value>();
+  const visit = (v: Value | null) => {
+    const n = v?.producer;
+    if (!v || !n || seen.has(v) || forward.has(n)) return;
+    seen.add(v);
+    if (v.shape.join() === "6,11") ops.push(n.op);
+    n.inputs.forEach(visit);
+  };
+  visit(grads.get(h)!);
+  visit(grads.get(w)!);
+  assert.deepEqual(ops.sort(), ["ScatterElements", "Softmax"]);
 });
 
 test("dropout: y = x / (1−p) where the mask keeps, else 0; the backward pass reuses the mask", async () => {
