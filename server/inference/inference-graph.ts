@@ -41,7 +41,8 @@ const INT8_SESSION_FUSION: Fusion = "none";
 /** The fusion a session is built with: `opts.fusion`, else the default for its weights. */
 export const sessionFusion = (opts: InferenceGraphOptions): Fusion => opts.fusion ?? (opts.int8 ? INT8_SESSION_FUSION : SESSION_FUSION);
 
-const HIDDEN_STATES = ["last_hidden_state", "embedding_output", "pooler_output", "mlm_predictions", "nsp_predictions"];
+/** Outputs that a graph has only when asked for them by name. */
+const HIDDEN_STATES = ["last_hidden_state", "embedding_output", "pooler_output", "mlm_predictions", "nsp_predictions", "prediction_log_probs"];
 
 export function buildInferenceGraph(cfg: BertConfig, task: Head, params: ParamStore, opts: InferenceGraphOptions = {}): Uint8Array {
   return inferenceGraph(cfg, task, opts, paramBytes(params));

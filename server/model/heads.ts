@@ -126,6 +126,8 @@ export function buildHead(ctx: BuildContext, task: Head, dims: Dims, labels: boo
       // Logits only at the masked positions (flat indices into batch*seq), as Google's original BERT.
       outputs.prediction_logits = mlmHead(ctx, out.lastRows ?? g.gather(out.flatSequence, maskedPositions()));
       outputs.mlm_predictions = g.argMax(outputs.prediction_logits, -1);
+      // For fill-mask: log-probabilities over the vocabulary by ONNX Runtime's LogSoftmax.
+      if (ctx.inference) outputs.prediction_log_probs = g.logSoftmax(outputs.prediction_logits, -1);
       if (labels) {
         inputs.masked_lm_labels = input(g, "masked_lm_labels", "int64", [dims.predictions ?? "predictions"]);
         losses.mlm_loss = crossEntropy(g, outputs.prediction_logits, inputs.masked_lm_labels);
