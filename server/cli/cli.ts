@@ -141,7 +141,7 @@ async function bench(args: string[]): Promise<number> {
   if (values.json) process.stdout.write(JSON.stringify(result) + "\n");
   else {
     process.stdout.write(
-      `${result.cpu}\n${result.config}: ${result.tokens_per_s.toFixed(0)} tokens/s, ${result.step_s.toFixed(3)} s/step, ` +
+      `${result.cpu}\n${result.config}: ${result.tokens_per_s.toFixed(0)} tokens/s, ${result.step_s.toFixed(3)} s/step (median ${result.step_s_median.toFixed(3)}, fastest ${result.step_s_min.toFixed(3)}), ` +
         `${result.gflops_per_s.toFixed(1)} GFLOP/s, peak RSS ${result.peak_rss_mb.toFixed(0)} MB (${result.provider})\n`,
     );
     const p = result.profile;

@@ -59,7 +59,11 @@ export interface BenchTrainResult {
   seq: number;
   steps: number;
   tokens_per_s: number;
+  /** Mean seconds a step (what tokens_per_s and gflops_per_s are from). */
   step_s: number;
+  /** The median and the fastest step: on a shared machine a few slow steps move the mean. */
+  step_s_median: number;
+  step_s_min: number;
   gflops_per_s: number;
   peak_rss_mb: number;
   provider: string;
@@ -140,12 +144,15 @@ export async function benchTrain(o: BenchTrainOptions): Promise<BenchTrainResult
   const rng = new Rng(1);
   const batches = [0, 1].map(() => randomPretrainingBatch(cfg, o.batch, o.seq, perSeq, rng));
   for (let i = 0; i < o.warmup; i++) await opt.step([batches[i % 2]], 1e-4);
-  const start = process.hrtime.bigint();
+  const steps: number[] = [];
   for (let i = 0; i < o.steps; i++) {
+    const start = process.hrtime.bigint();
     const r = await opt.step([batches[i % 2]], 1e-4);
+    steps.push(Number(process.hrtime.bigint() - start) / 1e9);
     if (!Number.isFinite(r.scalars.loss)) throw new Error(`loss is ${r.scalars.loss} at step ${i}`);
   }
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const seconds = steps.reduce((a, b) => a + b, 0);
+  const sorted = [...steps].sort((a, b) => a - b);
   let profile: ProfileSummary | undefined;
   if (o.profile) {
     await opt.endProfiling();
@@ -161,6 +168,8 @@ export async function benchTrain(o: BenchTrainOptions): Promise<BenchTrainResult
     steps: o.steps,
     tokens_per_s: (o.batch * o.seq) / stepS,
     step_s: stepS,
+    step_s_median: sorted[Math.floor(sorted.length / 2)],
+    step_s_min: sorted[0],
     gflops_per_s: trainFlops(cfg, o.batch, o.seq, perSeq) / stepS / 1e9,
     peak_rss_mb: process.resourceUsage().maxRSS / 1024,
     provider: opt.provider,

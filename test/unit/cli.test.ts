@@ -39,7 +39,8 @@ test("bench train --profile: ONNX Runtime's profile of the timed steps, their ke
   try {
     const r = cli("bench", "train", "--preset", "tiny", "--batch", "2", "--seq", "16", "--steps", "2", "--warmup", "1", "--json", "--profile", dir);
     assert.equal(r.status, 0, r.stderr);
-    const { profile } = JSON.parse(r.stdout) as { profile: { file: string; runs: number; run_ms: number; ops: { op: string; ms: number; share: number; nodes: number }[] } };
+    const { profile, ...result } = JSON.parse(r.stdout) as { step_s: number; step_s_median: number; step_s_min: number; profile: { file: string; runs: number; run_ms: number; ops: { op: string; ms: number; share: number; nodes: number }[] } };
+    assert.ok(result.step_s_min > 0 && result.step_s_min <= result.step_s_median && result.step_s_min <= result.step_s, JSON.stringify(result));
     assert.equal(path.dirname(profile.file), dir);
     assert.ok(existsSync(profile.file));
     assert.equal(profile.runs, 2, "the warm-up step is left out");
