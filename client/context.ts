@@ -73,9 +73,11 @@ export function createExtension(context: vscode.ExtensionContext): Extension {
     await context.workspaceState.update(SELECTION, { model: s.model, taskModel: s.taskModel } satisfies Selection);
     statusRead.fire(s);
   };
+  /** Tells the server the inference settings (bertStudio.int8); a refusal is a line in the log. */
+  const sendInference = () => client.sendRequest(P.SetInference, { int8: config.int8 }).catch((e: Error) => output.appendLine(`bertStudio.int8 was not applied: ${e.message}`));
   /** Selects the kept models in a server that has just started; one that is gone is dropped with a line in the log. */
   const restoreSelection = async () => {
-    await client.sendRequest(P.SetInference, { int8: config.int8 }).catch((e: Error) => output.appendLine(`bertStudio.int8 was not applied: ${e.message}`));
+    await sendInference();
     const kept = context.workspaceState.get<Selection>(SELECTION);
     for (const dir of [kept?.model, kept?.taskModel]) {
       if (!dir) continue;
@@ -100,7 +102,7 @@ export function createExtension(context: vscode.ExtensionContext): Extension {
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (!e.affectsConfiguration(`${SECTION}.int8`) || client.state !== State.Running) return;
-      void client.sendRequest(P.SetInference, { int8: config.int8 }).catch((err: Error) => output.appendLine(`bertStudio.int8 was not applied: ${err.message}`));
+      void sendInference();
     }),
   );
   // A (re)started server has no jobs and no selection: it gets the kept one, then the item shows it.

@@ -71,6 +71,13 @@ export interface BenchTrainResult {
   profile?: ProfileSummary;
 }
 
+/** Median, 90th percentile, mean and least of timings. */
+function stats(xs: number[]): { p50: number; p90: number; mean: number; min: number } {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+  return { p50: q(0.5), p90: q(0.9), mean: xs.reduce((a, b) => a + b, 0) / xs.length, min: sorted[0] };
+}
+
 /** Masked positions per sequence: max_predictions_per_seq for this length, as pretraining sets it. */
 export function predictionsPerSeq(seq: number, maskRate = 0.15): number {
   return pretrainingOptions(seq, maskRate).maxPredictionsPerSeq;
@@ -151,15 +158,14 @@ export async function benchTrain(o: BenchTrainOptions): Promise<BenchTrainResult
     steps.push(Number(process.hrtime.bigint() - start) / 1e9);
     if (!Number.isFinite(r.scalars.loss)) throw new Error(`loss is ${r.scalars.loss} at step ${i}`);
   }
-  const seconds = steps.reduce((a, b) => a + b, 0);
-  const sorted = [...steps].sort((a, b) => a - b);
+  const st = stats(steps);
   let profile: ProfileSummary | undefined;
   if (o.profile) {
     await opt.endProfiling();
     profile = await summarizeProfile(await newestProfile(path.join(o.profile, "train")), o.warmup);
   }
   await opt.release();
-  const stepS = seconds / o.steps;
+  const stepS = st.mean;
   return {
     cpu: cpuInfo(),
     config: `L${cfg.numHiddenLayers} H${cfg.hiddenSize} A${cfg.numAttentionHeads} I${cfg.intermediateSize} V${cfg.vocabSize}`,
@@ -168,8 +174,8 @@ export async function benchTrain(o: BenchTrainOptions): Promise<BenchTrainResult
     steps: o.steps,
     tokens_per_s: (o.batch * o.seq) / stepS,
     step_s: stepS,
-    step_s_median: sorted[Math.floor(sorted.length / 2)],
-    step_s_min: sorted[0],
+    step_s_median: st.p50,
+    step_s_min: st.min,
     gflops_per_s: trainFlops(cfg, o.batch, o.seq, perSeq) / stepS / 1e9,
     peak_rss_mb: process.resourceUsage().maxRSS / 1024,
     provider: opt.provider,
@@ -245,11 +251,6 @@ export async function benchFillMask(
       times[j].push(performance.now() - t);
     }
   }
-  const stats = (xs: number[]) => {
-    const sorted = [...xs].sort((a, b) => a - b);
-    const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
-    return { p50: q(0.5), p90: q(0.9), mean: xs.reduce((a, b) => a + b, 0) / xs.length };
-  };
   const s = stats(times[0]);
   const result: BenchFillMaskResult = { cpu: cpuInfo(), model, tokens, runs, fusion, int8, p50_ms: s.p50, p90_ms: s.p90, mean_ms: s.mean, load_ms: loadMs };
   if (fp32) {

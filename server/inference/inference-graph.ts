@@ -86,7 +86,7 @@ export function sessionGraph(cfg: BertConfig, task: Head, weights: ParamStore | 
       if (!r) throw new Error(`the model has no parameter ${name}`);
       return { location: WEIGHTS_FILE, ...r };
     };
-    const model = inferenceGraph(cfg, task, opts, { float: (name) => ({ raw: NONE, external: ref(name) }), int8: () => ({ weight: { raw: NONE }, scale: NONE }) });
+    const model = inferenceGraph(cfg, task, opts, { float: (name) => ({ raw: NONE, external: ref(name) }), int8: noInt8Bytes });
     return { model, externalFolder: weights.dir };
   }
   const params = weights;
@@ -132,6 +132,8 @@ function paramBytes(params: ParamStore, external?: { float(view: Float32Array): 
 }
 
 const NONE = new Uint8Array(0);
+/** int8 weights without bytes: a graph's structure, or a graph that has none. */
+const noInt8Bytes: ParamBytes["int8"] = () => ({ weight: { raw: NONE }, scale: NONE });
 const bytesOf = (a: Float32Array | Int8Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 /** Where an inference graph's initializers get their bytes: a parameter's floats, or its int8 form (quantize.ts). */
@@ -145,7 +147,7 @@ interface ParamBytes {
  * ms): everything about the model but its weights, which the session cache's key hashes.
  */
 export function inferenceGraphStructure(cfg: BertConfig, task: Head, opts: InferenceGraphOptions = {}): Uint8Array {
-  return inferenceGraph(cfg, task, opts, { float: () => ({ raw: NONE }), int8: () => ({ weight: { raw: NONE }, scale: NONE }) });
+  return inferenceGraph(cfg, task, opts, { float: () => ({ raw: NONE }), int8: noInt8Bytes });
 }
 
 function inferenceGraph(cfg: BertConfig, task: Head, opts: InferenceGraphOptions, bytes: ParamBytes): Uint8Array {

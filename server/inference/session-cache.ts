@@ -53,14 +53,15 @@ export type SessionSource = "file" | "cache" | "built-and-cached" | "built";
  * weights (every tensor required), written to the cache when this is its second load.
  */
 export async function loadInferenceSession(dir: string, cfg: BertConfig, task: Head, opts: FolderSessionOptions = {}): Promise<{ session: ort.InferenceSession; source: SessionSource }> {
-  const inFile = await weightsFile(dir, cfg, task, opts);
+  const shapes = paramShapes(cfg, task);
+  const inFile = await weightsFile(dir, shapes, opts);
   if (inFile) return { session: await createInferenceSession(cfg, task, inFile, opts), source: "file" };
   const cached = (opts.device ?? "cpu") === "cpu" && opts.cache !== false;
   const key = cached ? await sessionKey(dir, cfg, task, opts).catch(() => undefined) : undefined;
   const file = key && path.join(sessionCacheDir(), `${key}.ort`);
   const hit = file && (await fromCache(file));
   if (hit) return { session: hit, source: "cache" };
-  const weights = ParamStore.fromShapes(paramShapes(cfg, task));
+  const weights = ParamStore.fromShapes(shapes);
   await loadWeights(dir, weights);
   if (file && key && (await loadedBefore(key))) {
     const session = await built(cfg, task, weights, opts, file);
@@ -76,10 +77,10 @@ export async function loadInferenceSession(dir: string, cfg: BertConfig, task: H
  * the session's life, and Windows refuses to replace or delete a mapped file, which a checkpoint of the
  * selected run (renamed over it) and Move to Trash both do.
  */
-async function weightsFile(dir: string, cfg: BertConfig, task: Head, opts: FolderSessionOptions): Promise<WeightsFile | undefined> {
+async function weightsFile(dir: string, shapes: { name: string; shape: number[] }[], opts: FolderSessionOptions): Promise<WeightsFile | undefined> {
   if (opts.int8 || (opts.device ?? "cpu") !== "cpu" || process.platform === "win32") return undefined;
   const file = await fs.realpath(path.join(dir, "model.safetensors")).catch(() => undefined);
-  const ranges = file && paramFileRanges(paramShapes(cfg, task), await readSafetensorsLayout(file));
+  const ranges = file && paramFileRanges(shapes, await readSafetensorsLayout(file));
   return file && ranges ? { dir: path.dirname(file), ranges } : undefined;
 }
 

@@ -160,6 +160,14 @@ function extendedMask(ctx: BuildContext, attentionMask: Value): Value {
   return g.mul(g.sub(g.scalar(1), m), g.scalar(MASKED));
 }
 
+/** softmax(q kᵀ / √d + mask) v, dropout on the probabilities; q [.., Tq, D], k already transposed [.., D, T], v [.., T, D]. */
+function attend(ctx: BuildContext, q: Value, k: Value, v: Value, mask: Value): Value {
+  const { g, cfg } = ctx;
+  const d = cfg.hiddenSize / cfg.numAttentionHeads;
+  const scores = g.add(g.matmul(g.mul(q, g.scalar(1 / Math.sqrt(d))), k), mask);
+  return g.matmul(dropout(ctx, g.softmax(scores, -1), cfg.attentionProbsDropoutProb), v);
+}
+
 /** x is [batch * seq, hidden]; `headShape` is the runtime [batch, seq, heads, head_size]. */
 function selfAttention(ctx: BuildContext, x: Value, mask: Value, headShape: Value, dims: Dim[], prefix: string): Value {
   const { g, cfg } = ctx;
@@ -170,9 +178,7 @@ function selfAttention(ctx: BuildContext, x: Value, mask: Value, headShape: Valu
   const q = g.transpose(split("query"), [0, 2, 1, 3]); // [B, A, T, D]
   const k = g.transpose(split("key"), [0, 2, 3, 1]); // [B, A, D, T]
   const v = g.transpose(split("value"), [0, 2, 1, 3]); // [B, A, T, D]
-  const scores = g.add(g.matmul(g.mul(q, g.scalar(1 / Math.sqrt(d))), k), mask);
-  const probs = dropout(ctx, g.softmax(scores, -1), cfg.attentionProbsDropoutProb);
-  const context = g.reshape(g.transpose(g.matmul(probs, v), [0, 2, 1, 3]), [-1, h]);
+  const context = g.reshape(g.transpose(attend(ctx, q, k, v, mask), [0, 2, 1, 3]), [-1, h]);
   return denseAddNorm(ctx, context, x, `${prefix}.attention.output.dense`, h, `${prefix}.attention.output.LayerNorm`);
 }
 
@@ -249,8 +255,7 @@ function attentionAtRows(ctx: BuildContext, x: Value, inputs: BertInputs, prefix
   const v = g.gather(g.transpose(projected("value", x, perSequence, [B, T, heads, d]), [0, 2, 1, 3]), sequenceOf); // [P, A, T, D]
   const q = g.reshape(linear(ctx, xq, `${prefix}.attention.self.query`, h, h), [-1, heads, 1, d]); // [P, A, 1, D]
   const mask = g.gather(extendedMask(ctx, inputs.attentionMask), sequenceOf); // [P, 1, 1, T]
-  const scores = g.add(g.matmul(g.mul(q, g.scalar(1 / Math.sqrt(d))), k), mask);
-  const context = g.reshape(g.matmul(g.softmax(scores, -1), v), [-1, h]); // [P, H]
+  const context = g.reshape(attend(ctx, q, k, v, mask), [-1, h]); // [P, H]
   return denseAddNorm(ctx, context, xq, `${prefix}.attention.output.dense`, h, `${prefix}.attention.output.LayerNorm`);
 }
 
